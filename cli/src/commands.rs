@@ -1,0 +1,233 @@
+//! The subcommands.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use machine_twin::data::{DataTable, InputSeries, Policy, TraceWriter};
+use machine_twin::simulate::{SimulateOptions, simulate as run_simulation};
+use machine_twin::validation::{self, Status};
+use machine_twin::{Error, Model, Result};
+
+/// `twin simulate` arguments.
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// The model file (TOML).
+    model: PathBuf,
+    /// Simulated duration in s (default: to the end of --inputs, else 10 s).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Model inputs over time: CSV or NDJSON with a `time` column (s) and input columns.
+    #[arg(long)]
+    inputs: Option<String>,
+    /// Override a model value by its parameter path, e.g. joint.spindle.friction.viscous=2e-4.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    sets: Vec<String>,
+    /// Seed of the sensor noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write sensor traces here (.csv, or .ndjson/.jsonl; `-` for stdout as CSV).
+    #[arg(long)]
+    out: Option<String>,
+    /// Write the run report (JSON) here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+fn progress_bar(len: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {percent}% (eta {eta})",
+        )
+        .expect("static template"),
+    );
+    bar
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let label = path.display().to_string();
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::State(e.to_string()))?;
+    std::fs::write(path, text + "\n").map_err(|e| Error::io(label, e))
+}
+
+pub fn check(model: &Path) -> Result<ExitCode> {
+    let m = Model::from_file(model)?;
+    println!(
+        "{}: ok — model `{}`: {} bodies, {} joints, {} drives, {} loads, {} inputs, {} sensors, {} parameters",
+        model.display(),
+        m.name,
+        m.bodies.len(),
+        m.joints.len(),
+        m.drives.len(),
+        m.loads.len(),
+        m.inputs.len(),
+        m.sensors.len(),
+        m.parameters.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_set(s: &str) -> Result<(String, f64)> {
+    let bad = |m: &str| Error::Parameter {
+        path: s.to_string(),
+        message: m.to_string(),
+    };
+    let (path, value) = s
+        .split_once('=')
+        .ok_or_else(|| bad("expected PATH=VALUE"))?;
+    let value: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| bad("expected a number after `=`"))?;
+    Ok((path.trim().to_string(), value))
+}
+
+pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
+    let model = Model::from_file(&args.model)?;
+    let inputs = match &args.inputs {
+        Some(path) => {
+            let table = DataTable::read(path, Policy::Strict)?;
+            table.check_columns(&model)?;
+            Some(InputSeries::from_table(&model, &table))
+        }
+        None => None,
+    };
+    let options = SimulateOptions {
+        duration: args.duration,
+        inputs,
+        sets: args
+            .sets
+            .iter()
+            .map(|s| parse_set(s))
+            .collect::<Result<_>>()?,
+        seed: args.seed,
+    };
+    if let Some(d) = options.duration {
+        if !(d.is_finite() && d > 0.0) {
+            return Err(Error::invalid(
+                "--duration",
+                None,
+                None,
+                format!("expected a time in s > 0, got {d}"),
+            ));
+        }
+    }
+    let columns: Vec<String> = model.sensors.iter().map(|s| s.name.clone()).collect();
+    let mut writer = args
+        .out
+        .as_deref()
+        .map(|p| TraceWriter::create(p, columns))
+        .transpose()?;
+    let bar = progress_bar(1000);
+    let report = run_simulation(
+        model.clone(),
+        &options,
+        |t, values| writer.as_mut().map_or(Ok(()), |w| w.row(t, values)),
+        |fraction| bar.set_position((fraction * 1000.0) as u64),
+    )?;
+    bar.finish_and_clear();
+    if let Some(w) = writer {
+        w.finish()?;
+    }
+    if let Some(path) = &args.report {
+        write_json(path, &report)?;
+    }
+    eprintln!(
+        "{}: simulated {:.3} s in {:.3} s wall ({} steps, {:.0} steps/s, real-time factor {:.1}){}",
+        model.name,
+        report.sim_seconds,
+        report.wall_seconds,
+        report.steps,
+        report.steps_per_second,
+        report.real_time_factor,
+        args.out
+            .as_deref()
+            .map(|o| format!(", {} rows → {o}", report.rows))
+            .unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn validate(dir: &Path, report: Option<&Path>) -> Result<ExitCode> {
+    let cases = validation::discover(dir)?;
+    if cases.is_empty() {
+        return Err(Error::invalid(
+            dir.display().to_string(),
+            None,
+            None,
+            "no validation cases found (folders with case.toml)",
+        ));
+    }
+    let bar = progress_bar(cases.len() as u64);
+    let mut results = Vec::new();
+    for case in &cases {
+        bar.set_message(case.display().to_string());
+        results.push(validation::run_case(case));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    println!(
+        "{:<22} {:<58} {:>14} {:>14} {:>10} {:>6}",
+        "case", "metric", "value", "expected", "tolerance", "result"
+    );
+    for r in &results {
+        let status = match r.status {
+            Status::Pass => "pass",
+            Status::Fail => "FAIL",
+            Status::Skip => "skip",
+        };
+        if r.metrics.is_empty() {
+            println!(
+                "{:<22} {:<58} {:>14} {:>14} {:>10} {:>6}",
+                r.case,
+                r.message.as_deref().unwrap_or(""),
+                "-",
+                "-",
+                "-",
+                status
+            );
+        }
+        for m in &r.metrics {
+            let tol = if m.relative {
+                format!("{:.2}%", m.tolerance * 100.0)
+            } else {
+                format!("{}", m.tolerance)
+            };
+            let mark = if r.status == Status::Skip {
+                "skip"
+            } else if m.passes() {
+                "pass"
+            } else {
+                "FAIL"
+            };
+            println!(
+                "{:<22} {:<58} {:>14.6} {:>14.6} {:>10} {:>6}",
+                r.case, m.name, m.value, m.expected, tol, mark
+            );
+        }
+    }
+    let count = |s: Status| results.iter().filter(|r| r.status == s).count();
+    let (passed, failed, skipped) = (
+        count(Status::Pass),
+        count(Status::Fail),
+        count(Status::Skip),
+    );
+    println!("\nvalidation: {passed} passed, {failed} failed, {skipped} skipped");
+    if let Some(path) = report {
+        write_json(
+            path,
+            &serde_json::json!({ "passed": passed, "failed": failed, "skipped": skipped, "cases": results }),
+        )?;
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,89 @@
+//! Errors. Each names the file, the line where known, the field, and what was expected.
+
+use std::fmt;
+
+/// Where in a user file an error was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The file (as the user named it), or a label such as `<stdin>`.
+    pub file: String,
+    /// 1-based line number, where known.
+    pub line: Option<usize>,
+    /// Field path (`joint.spindle.friction.viscous`) or column name, where it applies.
+    pub field: Option<String>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every error the engine returns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{file}: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A user file (model, data, case) is malformed or holds an invalid value.
+    #[error("{location}: {message}")]
+    Invalid {
+        /// Where.
+        location: Location,
+        /// What was expected, and what was found.
+        message: String,
+    },
+    /// A parameter path or value given through the API or `--set` is not valid.
+    #[error("parameter {path}: {message}")]
+    Parameter {
+        /// The path as given.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A state or checkpoint does not fit the model it is restored into.
+    #[error("state: {0}")]
+    State(String),
+}
+
+impl Error {
+    /// An `Invalid` error at `file`, optional `line`, and `field`.
+    pub fn invalid(
+        file: impl Into<String>,
+        line: Option<usize>,
+        field: impl Into<Option<String>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Invalid {
+            location: Location {
+                file: file.into(),
+                line,
+                field: field.into(),
+            },
+            message: message.into(),
+        }
+    }
+
+    /// An `Io` error for `file`.
+    pub fn io(file: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            file: file.into(),
+            source,
+        }
+    }
+}
+
+/// The engine's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

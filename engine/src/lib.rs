@@ -1,0 +1,53 @@
+//! # machine-twin
+//!
+//! Physics-based digital twins of manufacturing machines. A machine is described in a TOML
+//! model file, compiled into an immutable [`Model`], and stepped by any number of [`Twin`]
+//! instances, each with its own calibratable parameters ([`Params`]) and [`State`].
+//!
+//! - Rigid-body mechanics on rapier3d, with joint friction, drives and controllers, external
+//!   loads, and the reaction wrench of every joint each step.
+//! - Sensors with their own rates, noise and bias, seeded and deterministic.
+//! - Simulation drivers that read operating conditions from data files and write sensor
+//!   traces ([`simulate`]), and a validation harness ([`validation`]).
+//!
+//! Units are SI everywhere: m, kg, s, N, N·m, rad, K.
+//!
+//! ```
+//! use machine_twin::{Model, Twin};
+//! let model = Model::from_toml(r#"
+//!     [model]
+//!     name = "flywheel"
+//!     [body.wheel]
+//!     mass = 10.0
+//!     inertia = [0.05, 0.03, 0.03]
+//!     angular_velocity = [100.0, 0.0, 0.0]
+//!     [joint.shaft]
+//!     type = "revolute"
+//!     parent = "world"
+//!     child = "wheel"
+//!     axis = [1.0, 0.0, 0.0]
+//!     friction = { viscous = 0.01 }
+//!     [sensor.speed]
+//!     kind = "joint_velocity"
+//!     joint = "shaft"
+//!     rate = 100.0
+//! "#, "<doc>").unwrap();
+//! let mut twin = Twin::new(model, 42);
+//! twin.advance_to(1.0);
+//! let speed = twin.readings()[0].value;
+//! assert!((speed - 100.0 * (-0.01f64 / 0.05).exp()).abs() < 0.1);
+//! ```
+#![warn(missing_docs)]
+
+pub mod data;
+pub mod error;
+pub mod model;
+pub mod params;
+pub mod simulate;
+pub mod twin;
+pub mod validation;
+
+pub use error::{Error, Result};
+pub use model::Model;
+pub use params::Params;
+pub use twin::{Reading, State, Twin};

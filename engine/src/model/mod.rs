@@ -1,0 +1,349 @@
+//! Machine models: parsed from TOML ([`spec`]), validated and compiled into an immutable
+//! [`Model`] that every twin instance shares.
+
+mod compile;
+pub mod locate;
+pub mod spec;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use nalgebra::{UnitQuaternion, Vector3};
+
+use crate::error::{Error, Result};
+use crate::params::{ParamTarget, Parameter};
+
+/// A compiled, validated, immutable machine model. Share it through an [`Arc`]: any number of
+/// [`Twin`](crate::Twin) instances step the same model with their own parameters and state.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Model name (`[model].name`).
+    pub name: String,
+    /// Free-text description.
+    pub description: String,
+    /// The file this model was read from (or a label such as `<string>`).
+    pub source: String,
+    /// Mechanical time step in s.
+    pub dt_mech: f64,
+    /// Velocity solver iterations per mechanical step.
+    pub solver_iterations: usize,
+    /// Position-stabilization iterations per mechanical step.
+    pub stabilization_iterations: usize,
+    /// Gravity in m/s², world frame.
+    pub gravity: Vector3<f64>,
+    /// Model inputs, in file order.
+    pub inputs: Vec<Input>,
+    /// Rigid bodies, in file order.
+    pub bodies: Vec<Body>,
+    /// Joints, in file order.
+    pub joints: Vec<Joint>,
+    /// Drives, in file order.
+    pub drives: Vec<Drive>,
+    /// External loads, in file order.
+    pub loads: Vec<Load>,
+    /// Sensors, in file order.
+    pub sensors: Vec<Sensor>,
+    /// Calibratable parameters, in file order.
+    pub parameters: Vec<Parameter>,
+    /// Bodies ordered children before parents (for the joint-reaction recursion).
+    pub(crate) leaves_first: Vec<usize>,
+}
+
+/// A named model input (an operating condition such as spindle speed or radial load).
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// Name, as used in data files.
+    pub name: String,
+    /// Unit (SI).
+    pub unit: String,
+    /// Value when nothing drives the input.
+    pub default: f64,
+}
+
+/// A rigid body. Its origin is its centre of mass.
+#[derive(Debug, Clone)]
+pub struct Body {
+    /// Name.
+    pub name: String,
+    /// Mass in kg.
+    pub mass: f64,
+    /// Principal moments of inertia in kg·m², body axes.
+    pub inertia: Vector3<f64>,
+    /// Initial position of the centre of mass in m, world frame.
+    pub position: Vector3<f64>,
+    /// Initial orientation (body to world).
+    pub rotation: UnitQuaternion<f64>,
+    /// Initial linear velocity in m/s, world frame.
+    pub velocity: Vector3<f64>,
+    /// Initial angular velocity in rad/s, world frame.
+    pub angular_velocity: Vector3<f64>,
+    /// Joint whose child this body is, if any.
+    pub parent_joint: Option<usize>,
+    /// Joints whose parent this body is.
+    pub child_joints: Vec<usize>,
+}
+
+/// Kind of joint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JointKind {
+    /// One rotational degree of freedom about the axis.
+    Revolute,
+    /// One translational degree of freedom along the axis.
+    Prismatic,
+    /// No degree of freedom.
+    Fixed,
+}
+
+/// A joint between a parent body (or the world) and a child body.
+#[derive(Debug, Clone)]
+pub struct Joint {
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: JointKind,
+    /// Parent body index; `None` for the world.
+    pub parent: Option<usize>,
+    /// Child body index.
+    pub child: usize,
+    /// Joint frame (x = axis) in the parent's body frame (world frame for the world).
+    pub frame_parent: Frame,
+    /// Joint frame (x = axis) in the child's body frame.
+    pub frame_child: Frame,
+    /// Position limits (rad or m).
+    pub limits: Option<[f64; 2]>,
+    /// Coulomb friction in N·m or N.
+    pub coulomb: f64,
+    /// Viscous friction in N·m·s/rad or N·s/m.
+    pub viscous: f64,
+}
+
+/// A rigid frame: a translation and a rotation, relative to some parent frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Frame {
+    /// Origin in m.
+    pub translation: Vector3<f64>,
+    /// Orientation.
+    pub rotation: UnitQuaternion<f64>,
+}
+
+/// A time-varying value: a constant, a model input, or a piecewise-linear schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// A constant.
+    Constant(f64),
+    /// Model input `index`, times `scale`.
+    Input {
+        /// Input index.
+        index: usize,
+        /// Multiplier.
+        scale: f64,
+    },
+    /// Piecewise-linear in time over `(t s, value)` points sorted by time, held outside, times `scale`.
+    Schedule {
+        /// The points.
+        points: Vec<(f64, f64)>,
+        /// Multiplier.
+        scale: f64,
+    },
+}
+
+impl Source {
+    /// The value at time `t` s with model inputs `inputs`.
+    pub fn value(&self, t: f64, inputs: &[f64]) -> f64 {
+        match self {
+            Source::Constant(v) => *v,
+            Source::Input { index, scale } => inputs[*index] * scale,
+            Source::Schedule { points, scale } => interpolate(points, t) * scale,
+        }
+    }
+}
+
+/// Linear interpolation in sorted `(x, y)` points, holding the end values outside.
+pub fn interpolate(points: &[(f64, f64)], x: f64) -> f64 {
+    match points.partition_point(|p| p.0 <= x) {
+        i if i == points.len() => points.last().map_or(0.0, |p| p.1),
+        0 => points[0].1,
+        i => {
+            let (x0, y0) = points[i - 1];
+            let (x1, y1) = points[i];
+            y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+        }
+    }
+}
+
+/// Drive control mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriveMode {
+    /// PI control of the motor speed.
+    Speed,
+    /// PID control of the motor position.
+    Position,
+    /// Open-loop torque set-point.
+    Torque,
+}
+
+/// A motor with a controller acting on a revolute or prismatic joint.
+#[derive(Debug, Clone)]
+pub struct Drive {
+    /// Name.
+    pub name: String,
+    /// Driven joint.
+    pub joint: usize,
+    /// Control mode.
+    pub mode: DriveMode,
+    /// Set-point in joint units (rad/s or m/s, rad or m), or motor torque in N·m.
+    pub setpoint: Source,
+    /// Proportional gain, at the motor (speed: N·m·s/rad; position: N·m/rad).
+    pub kp: f64,
+    /// Integral gain.
+    pub ki: f64,
+    /// Derivative gain.
+    pub kd: f64,
+    /// Motor torque limit in N·m.
+    pub max_torque: f64,
+    /// Torque constant in N·m/A.
+    pub torque_constant: f64,
+    /// Motor radians per joint unit: 1 for a direct revolute drive, 2π/lead for a screw.
+    pub ratio: f64,
+    /// Motor-side inertia in kg·m² (reflected to the joint as `rotor_inertia·ratio²`).
+    pub rotor_inertia: f64,
+}
+
+/// Whether a load is a force or a torque.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadKind {
+    /// A force in N.
+    Force,
+    /// A torque in N·m.
+    Torque,
+}
+
+/// An external load on a body.
+#[derive(Debug, Clone)]
+pub struct Load {
+    /// Name.
+    pub name: String,
+    /// Loaded body.
+    pub body: usize,
+    /// Force or torque.
+    pub kind: LoadKind,
+    /// Unit direction.
+    pub direction: Vector3<f64>,
+    /// Whether `direction` turns with the body.
+    pub body_frame: bool,
+    /// Magnitude (N or N·m).
+    pub magnitude: Source,
+    /// Point of application in body coordinates (forces), relative to the centre of mass.
+    pub point: Vector3<f64>,
+}
+
+/// What a sensor measures (and its unit).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SensorKind {
+    /// Joint position, rad or m.
+    JointPosition(usize),
+    /// Joint velocity, rad/s or m/s.
+    JointVelocity(usize),
+    /// Motor torque commanded by a drive, N·m.
+    DriveTorque(usize),
+    /// Motor current of a drive, A (torque / torque constant).
+    MotorCurrent(usize),
+    /// Proper acceleration (a − g) along a body-fixed axis, m/s².
+    BodyAcceleration {
+        /// Body index.
+        body: usize,
+        /// Unit axis in body coordinates.
+        axis: Vector3<f64>,
+    },
+    /// Reaction force of a joint on its child, N, in the joint frame.
+    ReactionForce(usize, Component),
+    /// Reaction torque of a joint on its child about the anchor, N·m, in the joint frame.
+    ReactionTorque(usize, Component),
+}
+
+/// Which component of a vector a sensor reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    /// Along the joint axis.
+    X,
+    /// Joint-frame y.
+    Y,
+    /// Joint-frame z.
+    Z,
+    /// Perpendicular to the axis: √(y² + z²).
+    Radial,
+    /// Euclidean norm.
+    Magnitude,
+}
+
+impl Component {
+    /// The component of `v`.
+    pub fn of(self, v: &Vector3<f64>) -> f64 {
+        match self {
+            Component::X => v.x,
+            Component::Y => v.y,
+            Component::Z => v.z,
+            Component::Radial => v.y.hypot(v.z),
+            Component::Magnitude => v.norm(),
+        }
+    }
+}
+
+/// A sensor.
+#[derive(Debug, Clone)]
+pub struct Sensor {
+    /// Name, as used in data files.
+    pub name: String,
+    /// What it measures.
+    pub kind: SensorKind,
+    /// Unit of its readings (SI).
+    pub unit: &'static str,
+    /// Declared sample rate in Hz.
+    pub rate: f64,
+    /// Mechanical steps between samples (effective rate `1 / (period_steps·dt_mech)`).
+    pub period_steps: u64,
+    /// Noise standard deviation.
+    pub noise_std: f64,
+    /// Bias.
+    pub bias: f64,
+}
+
+impl Model {
+    /// Reads, validates and compiles a model file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Arc<Model>> {
+        let path = path.as_ref();
+        let label = path.display().to_string();
+        let src = std::fs::read_to_string(path).map_err(|e| Error::io(&label, e))?;
+        Self::from_toml(&src, &label)
+    }
+
+    /// Validates and compiles model TOML `src`; `label` names it in errors.
+    pub fn from_toml(src: &str, label: &str) -> Result<Arc<Model>> {
+        compile::compile(src, label).map(Arc::new)
+    }
+
+    /// Index of the input called `name`.
+    pub fn input_index(&self, name: &str) -> Option<usize> {
+        self.inputs.iter().position(|i| i.name == name)
+    }
+
+    /// Index of the sensor called `name`.
+    pub fn sensor_index(&self, name: &str) -> Option<usize> {
+        self.sensors.iter().position(|s| s.name == name)
+    }
+
+    /// Index of the body called `name`.
+    pub fn body_index(&self, name: &str) -> Option<usize> {
+        self.bodies.iter().position(|b| b.name == name)
+    }
+
+    /// Index of the joint called `name`.
+    pub fn joint_index(&self, name: &str) -> Option<usize> {
+        self.joints.iter().position(|j| j.name == name)
+    }
+
+    /// Resolves a parameter path such as `joint.spindle.friction.viscous` to what it sets.
+    pub fn resolve(&self, path: &str) -> Result<ParamTarget> {
+        crate::params::resolve(self, path)
+    }
+}

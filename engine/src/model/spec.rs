@@ -1,0 +1,284 @@
+//! The machine model file format (TOML), as plain serde structs.
+//!
+//! Every table rejects unknown fields so that a typo is an error, not a silently ignored
+//! setting. Units are SI throughout and are stated on each field; `models/README.md`
+//! documents the format field by field for users.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+/// A whole model file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Name and description.
+    pub model: ModelInfo,
+    /// Solver settings (time step, iterations, gravity).
+    #[serde(default)]
+    pub solver: SolverSpec,
+    /// Named model inputs (operating conditions that data files can drive over time).
+    #[serde(default)]
+    pub input: IndexMap<String, InputSpec>,
+    /// Rigid bodies by name.
+    #[serde(default)]
+    pub body: IndexMap<String, BodySpec>,
+    /// Joints by name.
+    #[serde(default)]
+    pub joint: IndexMap<String, JointSpec>,
+    /// Drives (motors with controllers) by name.
+    #[serde(default)]
+    pub drive: IndexMap<String, DriveSpec>,
+    /// External loads by name.
+    #[serde(default)]
+    pub load: IndexMap<String, LoadSpec>,
+    /// Sensors by name.
+    #[serde(default)]
+    pub sensor: IndexMap<String, SensorSpec>,
+    /// Calibratable parameters.
+    #[serde(default)]
+    pub parameter: Vec<ParameterSpec>,
+}
+
+/// `[model]`: identification.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelInfo {
+    /// Short name of the model.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `[solver]`: the mechanical time step and rapier settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SolverSpec {
+    /// Mechanical time step in s (default 0.001).
+    pub dt_mech: f64,
+    /// Velocity solver iterations per step (default 4).
+    pub iterations: usize,
+    /// Position-stabilization iterations per step (default 0: joint drift stays below 1e-5 m over
+    /// long runs without them, and they dissipate energy).
+    pub stabilization_iterations: usize,
+    /// Gravity in m/s², world frame (default `[0, 0, -9.81]`).
+    pub gravity: [f64; 3],
+}
+
+impl Default for SolverSpec {
+    fn default() -> Self {
+        Self {
+            dt_mech: 1e-3,
+            iterations: 4,
+            stabilization_iterations: 0,
+            gravity: [0.0, 0.0, -9.81],
+        }
+    }
+}
+
+/// `[input.NAME]`: a model input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// Unit, for documentation and reports (SI, e.g. `"rad/s"`).
+    pub unit: String,
+    /// Value used when no data file drives the input (default 0).
+    #[serde(default)]
+    pub default: f64,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `[body.NAME]`: a rigid body. Its origin is its centre of mass.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BodySpec {
+    /// Mass in kg (give `mass` and `inertia`, or `shape`).
+    pub mass: Option<f64>,
+    /// Principal moments of inertia about the centre of mass in kg·m², body axes.
+    pub inertia: Option<[f64; 3]>,
+    /// A primitive shape whose mass and inertia are computed from its density.
+    pub shape: Option<ShapeSpec>,
+    /// Position of the centre of mass in m, world frame (default origin).
+    #[serde(default)]
+    pub position: [f64; 3],
+    /// Orientation as a rotation vector (axis × angle, rad), world frame (default none).
+    #[serde(default)]
+    pub rotation: [f64; 3],
+    /// Initial linear velocity in m/s, world frame.
+    #[serde(default)]
+    pub velocity: [f64; 3],
+    /// Initial angular velocity in rad/s, world frame.
+    #[serde(default)]
+    pub angular_velocity: [f64; 3],
+}
+
+/// A primitive shape with a density.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShapeSpec {
+    /// `"box"`, `"cylinder"` or `"sphere"`.
+    pub kind: String,
+    /// Density in kg/m³.
+    pub density: f64,
+    /// Box edge lengths in m (box only).
+    pub size: Option<[f64; 3]>,
+    /// Radius in m (cylinder, sphere).
+    pub radius: Option<f64>,
+    /// Length in m along `axis` (cylinder).
+    pub length: Option<f64>,
+    /// Cylinder axis in body axes: `"x"`, `"y"` or `"z"` (default `"x"`).
+    pub axis: Option<String>,
+}
+
+/// `[joint.NAME]`: a joint between a parent (a body or `"world"`) and a child body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JointSpec {
+    /// `"revolute"`, `"prismatic"` or `"fixed"`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Parent body name, or `"world"`.
+    pub parent: String,
+    /// Child body name.
+    pub child: String,
+    /// Anchor point in m, world frame, at the initial pose.
+    #[serde(default)]
+    pub anchor: [f64; 3],
+    /// Joint axis (unit vector, world frame, initial pose); required for revolute and prismatic.
+    pub axis: Option<[f64; 3]>,
+    /// Position limits `[lower, upper]` in rad (revolute) or m (prismatic).
+    pub limits: Option<[f64; 2]>,
+    /// Joint friction.
+    #[serde(default)]
+    pub friction: FrictionSpec,
+}
+
+/// Joint friction: Coulomb plus viscous, applied as a torque (revolute) or force (prismatic).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrictionSpec {
+    /// Coulomb friction in N·m (revolute) or N (prismatic), ≥ 0.
+    #[serde(default)]
+    pub coulomb: f64,
+    /// Viscous coefficient in N·m·s/rad (revolute) or N·s/m (prismatic), ≥ 0.
+    #[serde(default)]
+    pub viscous: f64,
+}
+
+/// Where a time-varying value comes from: a constant, a model input, or a schedule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SourceSpec {
+    /// A constant.
+    Constant(f64),
+    /// A table form.
+    Table(SourceTable),
+}
+
+/// The table form of a value source; exactly one of `value`, `input`, `schedule`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceTable {
+    /// A constant value.
+    pub value: Option<f64>,
+    /// The name of a model input.
+    pub input: Option<String>,
+    /// Piecewise-linear schedule of `[time s, value]` points, held constant outside.
+    pub schedule: Option<Vec<[f64; 2]>>,
+    /// Multiplier applied to the value (default 1).
+    pub scale: Option<f64>,
+}
+
+/// `[drive.NAME]`: a motor with a controller acting on one joint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriveSpec {
+    /// The driven joint (revolute or prismatic).
+    pub joint: String,
+    /// `"speed"`, `"position"` or `"torque"`.
+    pub mode: String,
+    /// Set-point in joint units: rad/s or m/s (speed), rad or m (position); motor torque in
+    /// N·m (torque mode).
+    pub setpoint: SourceSpec,
+    /// Proportional gain (speed: N·m·s/rad; position: N·m/rad), at the motor.
+    #[serde(default)]
+    pub kp: f64,
+    /// Integral gain (speed: N·m/rad; position: N·m/(rad·s)).
+    #[serde(default)]
+    pub ki: f64,
+    /// Derivative gain (position only: N·m·s/rad).
+    #[serde(default)]
+    pub kd: f64,
+    /// Torque limit of the motor in N·m (default unlimited).
+    pub max_torque: Option<f64>,
+    /// Motor torque constant in N·m/A (current = torque / kt; default 1).
+    pub torque_constant: Option<f64>,
+    /// Ball-screw or rack transmission for a prismatic joint: lead in m per motor revolution.
+    pub lead: Option<f64>,
+    /// Inertia of the motor rotor plus screw in kg·m², reflected through the transmission.
+    #[serde(default)]
+    pub rotor_inertia: f64,
+}
+
+/// `[load.NAME]`: an external force or torque on a body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {
+    /// The loaded body.
+    pub body: String,
+    /// `"force"` (N) or `"torque"` (N·m).
+    pub kind: String,
+    /// Direction (normalised on load), in `frame`.
+    pub direction: [f64; 3],
+    /// `"world"` (default) or `"body"`.
+    pub frame: Option<String>,
+    /// Magnitude in N or N·m.
+    pub magnitude: SourceSpec,
+    /// Point of application of a force in m, world frame at the initial pose; moves with the
+    /// body (default: the centre of mass).
+    pub point: Option<[f64; 3]>,
+}
+
+/// `[sensor.NAME]`: a sensor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorSpec {
+    /// What it measures: `joint_position`, `joint_velocity`, `drive_torque`, `motor_current`,
+    /// `body_acceleration`, `joint_reaction_force`, `joint_reaction_torque`.
+    pub kind: String,
+    /// The joint (joint sensors).
+    pub joint: Option<String>,
+    /// The drive (drive sensors).
+    pub drive: Option<String>,
+    /// The body (acceleration).
+    pub body: Option<String>,
+    /// Measuring axis in body axes (acceleration; default `[1, 0, 0]`).
+    pub axis: Option<[f64; 3]>,
+    /// Component of a reaction: `"x"`, `"y"`, `"z"` (joint frame; x is the joint axis),
+    /// `"radial"` or `"magnitude"` (default `"magnitude"`).
+    pub component: Option<String>,
+    /// Sample rate in Hz.
+    pub rate: f64,
+    /// Standard deviation of the additive Gaussian noise, in the sensor's unit (default 0).
+    #[serde(default)]
+    pub noise_std: f64,
+    /// Constant bias, in the sensor's unit (default 0).
+    #[serde(default)]
+    pub bias: f64,
+}
+
+/// `[[parameter]]`: a calibratable parameter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParameterSpec {
+    /// Path of the value in the model, e.g. `joint.spindle.friction.viscous`.
+    pub path: String,
+    /// Prior mean (default: the model's own value at `path`).
+    pub mean: Option<f64>,
+    /// Prior standard deviation (> 0), in the parameter's unit.
+    pub std: f64,
+    /// Bounds `[lower, upper]` (default unbounded).
+    pub bounds: Option<[f64; 2]>,
+}

@@ -1,0 +1,286 @@
+//! Calibratable parameters (θ): what they address in a model, their priors, and the per-instance
+//! values that a twin reads.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::Model;
+
+/// What a parameter path sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ParamTarget {
+    /// `joint.NAME.friction.coulomb` (N·m or N).
+    JointCoulomb(usize),
+    /// `joint.NAME.friction.viscous` (N·m·s/rad or N·s/m).
+    JointViscous(usize),
+    /// `body.NAME.mass` (kg; the inertia scales with it).
+    BodyMass(usize),
+    /// `drive.NAME.kp`.
+    DriveKp(usize),
+    /// `drive.NAME.ki`.
+    DriveKi(usize),
+    /// `drive.NAME.kd`.
+    DriveKd(usize),
+    /// `drive.NAME.max_torque` (N·m).
+    DriveMaxTorque(usize),
+    /// `drive.NAME.torque_constant` (N·m/A).
+    DriveTorqueConstant(usize),
+    /// `load.NAME.scale` (dimensionless multiplier on the magnitude, default 1).
+    LoadScale(usize),
+    /// `sensor.NAME.bias` (sensor unit).
+    SensorBias(usize),
+    /// `sensor.NAME.noise_std` (sensor unit).
+    SensorNoise(usize),
+}
+
+/// The grammar of parameter paths, for error messages and docs.
+pub const PATH_GRAMMAR: &str = "joint.<name>.friction.{coulomb,viscous} | body.<name>.mass | \
+drive.<name>.{kp,ki,kd,max_torque,torque_constant} | load.<name>.scale | sensor.<name>.{bias,noise_std}";
+
+/// A declared calibratable parameter with its prior.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parameter {
+    /// Path, e.g. `joint.spindle.friction.viscous`.
+    pub path: String,
+    /// What it sets.
+    pub target: ParamTarget,
+    /// Prior mean.
+    pub mean: f64,
+    /// Prior standard deviation.
+    pub std: f64,
+    /// Lower bound.
+    pub lower: f64,
+    /// Upper bound.
+    pub upper: f64,
+}
+
+/// Resolves `path` against `model`.
+pub(crate) fn resolve(model: &Model, path: &str) -> Result<ParamTarget> {
+    let err = |message: String| Error::Parameter {
+        path: path.to_string(),
+        message,
+    };
+    let parts: Vec<&str> = path.split('.').collect();
+    let find = |names: Vec<&str>, kind: &str, name: &str| {
+        names.iter().position(|n| *n == name).ok_or_else(|| {
+            err(format!(
+                "the model has no {kind} named `{name}` (it has: {})",
+                names.join(", ")
+            ))
+        })
+    };
+    let target = match parts.as_slice() {
+        ["joint", name, "friction", field] => {
+            let j = find(
+                model.joints.iter().map(|j| j.name.as_str()).collect(),
+                "joint",
+                name,
+            )?;
+            match *field {
+                "coulomb" => ParamTarget::JointCoulomb(j),
+                "viscous" => ParamTarget::JointViscous(j),
+                _ => {
+                    return Err(err(format!(
+                        "expected friction.coulomb or friction.viscous, got friction.{field}"
+                    )));
+                }
+            }
+        }
+        ["body", name, "mass"] => ParamTarget::BodyMass(find(
+            model.bodies.iter().map(|b| b.name.as_str()).collect(),
+            "body",
+            name,
+        )?),
+        ["drive", name, field] => {
+            let d = find(
+                model.drives.iter().map(|d| d.name.as_str()).collect(),
+                "drive",
+                name,
+            )?;
+            match *field {
+                "kp" => ParamTarget::DriveKp(d),
+                "ki" => ParamTarget::DriveKi(d),
+                "kd" => ParamTarget::DriveKd(d),
+                "max_torque" => ParamTarget::DriveMaxTorque(d),
+                "torque_constant" => ParamTarget::DriveTorqueConstant(d),
+                _ => {
+                    return Err(err(format!(
+                        "expected kp, ki, kd, max_torque or torque_constant, got {field}"
+                    )));
+                }
+            }
+        }
+        ["load", name, "scale"] => ParamTarget::LoadScale(find(
+            model.loads.iter().map(|l| l.name.as_str()).collect(),
+            "load",
+            name,
+        )?),
+        ["sensor", name, field] => {
+            let s = find(
+                model.sensors.iter().map(|s| s.name.as_str()).collect(),
+                "sensor",
+                name,
+            )?;
+            match *field {
+                "bias" => ParamTarget::SensorBias(s),
+                "noise_std" => ParamTarget::SensorNoise(s),
+                _ => return Err(err(format!("expected bias or noise_std, got {field}"))),
+            }
+        }
+        _ => {
+            return Err(err(format!(
+                "not a parameter path; expected one of: {PATH_GRAMMAR}"
+            )));
+        }
+    };
+    Ok(target)
+}
+
+/// The numbers of a model that parameters may change, one copy per twin instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tunables {
+    /// Per joint: Coulomb friction.
+    pub coulomb: Vec<f64>,
+    /// Per joint: viscous friction.
+    pub viscous: Vec<f64>,
+    /// Per body: mass in kg.
+    pub mass: Vec<f64>,
+    /// Per drive: `[kp, ki, kd, max_torque, torque_constant]`.
+    pub drive: Vec<[f64; 5]>,
+    /// Per load: magnitude multiplier.
+    pub load_scale: Vec<f64>,
+    /// Per sensor: bias.
+    pub bias: Vec<f64>,
+    /// Per sensor: noise standard deviation.
+    pub noise_std: Vec<f64>,
+}
+
+impl Tunables {
+    /// The model's own values.
+    pub fn from_model(model: &Model) -> Self {
+        Self {
+            coulomb: model.joints.iter().map(|j| j.coulomb).collect(),
+            viscous: model.joints.iter().map(|j| j.viscous).collect(),
+            mass: model.bodies.iter().map(|b| b.mass).collect(),
+            drive: model
+                .drives
+                .iter()
+                .map(|d| [d.kp, d.ki, d.kd, d.max_torque, d.torque_constant])
+                .collect(),
+            load_scale: vec![1.0; model.loads.len()],
+            bias: model.sensors.iter().map(|s| s.bias).collect(),
+            noise_std: model.sensors.iter().map(|s| s.noise_std).collect(),
+        }
+    }
+
+    /// The value at `target`.
+    pub fn get(&self, target: ParamTarget) -> f64 {
+        match target {
+            ParamTarget::JointCoulomb(i) => self.coulomb[i],
+            ParamTarget::JointViscous(i) => self.viscous[i],
+            ParamTarget::BodyMass(i) => self.mass[i],
+            ParamTarget::DriveKp(i) => self.drive[i][0],
+            ParamTarget::DriveKi(i) => self.drive[i][1],
+            ParamTarget::DriveKd(i) => self.drive[i][2],
+            ParamTarget::DriveMaxTorque(i) => self.drive[i][3],
+            ParamTarget::DriveTorqueConstant(i) => self.drive[i][4],
+            ParamTarget::LoadScale(i) => self.load_scale[i],
+            ParamTarget::SensorBias(i) => self.bias[i],
+            ParamTarget::SensorNoise(i) => self.noise_std[i],
+        }
+    }
+
+    /// Sets the value at `target`.
+    pub fn set(&mut self, target: ParamTarget, value: f64) {
+        let slot = match target {
+            ParamTarget::JointCoulomb(i) => &mut self.coulomb[i],
+            ParamTarget::JointViscous(i) => &mut self.viscous[i],
+            ParamTarget::BodyMass(i) => &mut self.mass[i],
+            ParamTarget::DriveKp(i) => &mut self.drive[i][0],
+            ParamTarget::DriveKi(i) => &mut self.drive[i][1],
+            ParamTarget::DriveKd(i) => &mut self.drive[i][2],
+            ParamTarget::DriveMaxTorque(i) => &mut self.drive[i][3],
+            ParamTarget::DriveTorqueConstant(i) => &mut self.drive[i][4],
+            ParamTarget::LoadScale(i) => &mut self.load_scale[i],
+            ParamTarget::SensorBias(i) => &mut self.bias[i],
+            ParamTarget::SensorNoise(i) => &mut self.noise_std[i],
+        };
+        *slot = value;
+    }
+}
+
+/// Checks that `value` is allowed at `target` (finite; non-negative where physics demands it).
+pub(crate) fn check_value(path: &str, target: ParamTarget, value: f64) -> Result<()> {
+    let non_negative = !matches!(
+        target,
+        ParamTarget::SensorBias(_) | ParamTarget::LoadScale(_)
+    );
+    let positive = matches!(
+        target,
+        ParamTarget::BodyMass(_)
+            | ParamTarget::DriveTorqueConstant(_)
+            | ParamTarget::DriveMaxTorque(_)
+    );
+    let message = if !value.is_finite() {
+        Some("expected a finite number")
+    } else if positive && value <= 0.0 {
+        Some("expected a number > 0")
+    } else if non_negative && value < 0.0 {
+        Some("expected a number ≥ 0")
+    } else {
+        None
+    };
+    match message {
+        Some(m) => Err(Error::Parameter {
+            path: path.to_string(),
+            message: format!("{m}, got {value}"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Values of a model's calibratable parameters for one instance, in declaration order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Params {
+    /// One value per [`Model::parameters`] entry.
+    pub values: Vec<f64>,
+}
+
+impl Params {
+    /// The prior means.
+    pub fn prior_mean(model: &Model) -> Self {
+        Self {
+            values: model.parameters.iter().map(|p| p.mean).collect(),
+        }
+    }
+
+    /// Sets the declared parameter at `path`.
+    pub fn set(&mut self, model: &Model, path: &str, value: f64) -> Result<()> {
+        let i = model
+            .parameters
+            .iter()
+            .position(|p| p.path == path)
+            .ok_or_else(|| Error::Parameter {
+                path: path.to_string(),
+                message: format!(
+                    "not a calibratable parameter of this model (declared: {})",
+                    model
+                        .parameters
+                        .iter()
+                        .map(|p| p.path.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })?;
+        check_value(path, model.parameters[i].target, value)?;
+        self.values[i] = value;
+        Ok(())
+    }
+
+    /// Writes these values into `tunables`.
+    pub fn apply(&self, model: &Model, tunables: &mut Tunables) {
+        for (p, v) in model.parameters.iter().zip(&self.values) {
+            tunables.set(p.target, *v);
+        }
+    }
+}

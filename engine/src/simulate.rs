@@ -1,0 +1,165 @@
+//! Running a twin over a time span: model inputs from a data file, sensor traces out, and a
+//! report with the real-time factor.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::data::InputSeries;
+use crate::error::Result;
+use crate::model::Model;
+use crate::twin::Twin;
+
+/// What to simulate.
+#[derive(Debug, Clone, Default)]
+pub struct SimulateOptions {
+    /// Simulated duration in s (default: to the end of the inputs, else 10 s).
+    pub duration: Option<f64>,
+    /// Model inputs over time.
+    pub inputs: Option<InputSeries>,
+    /// Overrides of model values by parameter path, applied before the run.
+    pub sets: Vec<(String, f64)>,
+    /// Seed of the sensor noise.
+    pub seed: u64,
+}
+
+/// Summary of one sensor's trace.
+#[derive(Debug, Clone, Serialize)]
+pub struct SensorSummary {
+    /// Sensor name.
+    pub name: String,
+    /// Unit of its readings.
+    pub unit: String,
+    /// Number of samples.
+    pub samples: u64,
+    /// Mean of the samples.
+    pub mean: f64,
+    /// Smallest sample.
+    pub min: f64,
+    /// Largest sample.
+    pub max: f64,
+    /// Last sample.
+    pub last: f64,
+}
+
+/// The report of a simulation run.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimulationReport {
+    /// Model name.
+    pub model: String,
+    /// Simulated time in s.
+    pub sim_seconds: f64,
+    /// Wall-clock time of the stepping loop in s (trace writing included).
+    pub wall_seconds: f64,
+    /// Mechanical steps taken.
+    pub steps: u64,
+    /// Simulated seconds per wall second.
+    pub real_time_factor: f64,
+    /// Mechanical steps per wall second.
+    pub steps_per_second: f64,
+    /// Mechanical time step in s.
+    pub dt_mech: f64,
+    /// Seed of the sensor noise.
+    pub seed: u64,
+    /// Trace rows produced.
+    pub rows: u64,
+    /// Values of the calibratable parameters used, by path.
+    pub parameters: indexmap::IndexMap<String, f64>,
+    /// Per-sensor summaries.
+    pub sensors: Vec<SensorSummary>,
+}
+
+/// Simulates `model` as `options` say, calling `row(time, values)` for every sampling instant
+/// (one value per sensor; `None` where that sensor did not sample), and `progress(fraction)`
+/// now and then.
+pub fn simulate(
+    model: Arc<Model>,
+    options: &SimulateOptions,
+    mut row: impl FnMut(f64, &[Option<f64>]) -> Result<()>,
+    mut progress: impl FnMut(f64),
+) -> Result<SimulationReport> {
+    let mut twin = Twin::new(Arc::clone(&model), options.seed);
+    for (path, value) in &options.sets {
+        twin.set(path, *value)?;
+    }
+    let duration = options
+        .duration
+        .or_else(|| options.inputs.as_ref().and_then(InputSeries::end_time))
+        .unwrap_or(10.0);
+    let dt = model.dt_mech;
+    let steps = (duration / dt).round() as u64;
+    let n = model.sensors.len();
+    let mut values = vec![None; n];
+    let mut stats: Vec<(u64, f64, f64, f64, f64)> =
+        vec![(0, 0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN); n];
+    let mut inputs = twin.inputs().to_vec();
+    let mut rows = 0;
+    let progress_every = (steps / 200).max(1);
+    let start = Instant::now();
+    for k in 0..steps {
+        if let Some(series) = &options.inputs {
+            series.values_at(twin.time(), &mut inputs);
+            for (i, v) in inputs.iter().enumerate() {
+                twin.set_input(i, *v);
+            }
+        }
+        if twin.step() {
+            for (i, r) in twin.readings().iter().enumerate() {
+                values[i] = r.fresh.then_some(r.value);
+                if r.fresh {
+                    let s = &mut stats[i];
+                    *s = (
+                        s.0 + 1,
+                        s.1 + r.value,
+                        s.2.min(r.value),
+                        s.3.max(r.value),
+                        r.value,
+                    );
+                }
+            }
+            row(twin.time(), &values)?;
+            rows += 1;
+        }
+        if k % progress_every == 0 {
+            progress(k as f64 / steps as f64);
+        }
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let sim = steps as f64 * dt;
+    Ok(SimulationReport {
+        model: model.name.clone(),
+        sim_seconds: sim,
+        wall_seconds: wall,
+        steps,
+        real_time_factor: sim / wall.max(1e-12),
+        steps_per_second: steps as f64 / wall.max(1e-12),
+        dt_mech: dt,
+        seed: options.seed,
+        rows,
+        parameters: model
+            .parameters
+            .iter()
+            .zip(&twin.params().values)
+            .map(|(p, v)| (p.path.clone(), *v))
+            .collect(),
+        sensors: model
+            .sensors
+            .iter()
+            .zip(stats)
+            .map(|(s, (count, sum, min, max, last))| SensorSummary {
+                name: s.name.clone(),
+                unit: s.unit.to_string(),
+                samples: count,
+                mean: if count > 0 {
+                    sum / count as f64
+                } else {
+                    f64::NAN
+                },
+                min,
+                max,
+                last,
+            })
+            .collect(),
+    })
+}

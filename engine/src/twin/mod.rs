@@ -1,0 +1,327 @@
+//! A twin instance: one [`Model`] with its own parameter values and state, stepped in time.
+
+mod mechanics;
+mod world;
+
+use std::sync::Arc;
+
+use nalgebra::Vector3;
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+use rand_pcg::Pcg64;
+use rapier3d::prelude::{IntegrationParameters, PhysicsPipeline};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{Model, SensorKind};
+use crate::params::{ParamTarget, Params, Tunables, check_value};
+use world::RigidWorld;
+
+/// Everything about a twin that changes as it steps. Cloning it is a snapshot; restoring a
+/// snapshot (or a deserialized checkpoint) continues the run bit for bit.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct State {
+    /// Simulated time in s.
+    pub time: f64,
+    /// Mechanical steps taken.
+    pub steps: u64,
+    /// The parameter-dependent values in force (θ applied onto the model's own values).
+    pub tunables: Tunables,
+    world: RigidWorld,
+    /// Per joint: position (rad or m, from the initial pose, unwrapped) and velocity.
+    joint_position: Vec<f64>,
+    joint_velocity: Vec<f64>,
+    /// Per drive: controller integral state and the last motor torque (N·m).
+    drive_integral: Vec<f64>,
+    drive_torque: Vec<f64>,
+    /// Per joint: reaction force (N) and torque about the anchor (N·m) on the child, joint frame.
+    reaction_force: Vec<Vector3<f64>>,
+    reaction_torque: Vec<Vector3<f64>>,
+    /// Per body: linear acceleration (m/s², world) over the last step.
+    acceleration: Vec<Vector3<f64>>,
+    /// The sensor noise generator.
+    rng: Pcg64,
+}
+
+impl State {
+    /// Serializes the state as JSON (exact: floats round-trip).
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|e| Error::State(e.to_string()))
+    }
+
+    /// Reads a state serialized by [`State::to_json`].
+    pub fn from_json(s: &str) -> Result<Self> {
+        serde_json::from_str(s).map_err(|e| Error::State(format!("not a valid twin state: {e}")))
+    }
+}
+
+/// One sensor's latest reading.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Reading {
+    /// Measured value: true value + bias + noise, in the sensor's unit.
+    pub value: f64,
+    /// Noise-free prediction: true value + bias (what an estimator compares data against).
+    pub expected: f64,
+    /// Whether the sensor sampled during the last step.
+    pub fresh: bool,
+}
+
+/// A twin: a shared [`Model`], its own [`Params`] and [`State`], and the workspaces to step it.
+/// `step` does not allocate.
+pub struct Twin {
+    model: Arc<Model>,
+    params: Params,
+    inputs: Vec<f64>,
+    state: State,
+    readings: Vec<Reading>,
+    pipeline: PhysicsPipeline,
+    integration: IntegrationParameters,
+    work: mechanics::Workspace,
+}
+
+impl Twin {
+    /// A twin of `model` with the prior-mean parameters and sensor noise seeded by `seed`.
+    pub fn new(model: Arc<Model>, seed: u64) -> Self {
+        let params = Params::prior_mean(&model);
+        Self::with_params(model, params, seed)
+            .expect("prior means are validated when the model compiles")
+    }
+
+    /// A twin of `model` with parameter values `params`.
+    pub fn with_params(model: Arc<Model>, params: Params, seed: u64) -> Result<Self> {
+        if params.values.len() != model.parameters.len() {
+            return Err(Error::Parameter {
+                path: "<all>".into(),
+                message: format!(
+                    "expected {} values, got {}",
+                    model.parameters.len(),
+                    params.values.len()
+                ),
+            });
+        }
+        for (p, v) in model.parameters.iter().zip(&params.values) {
+            check_value(&p.path, p.target, *v)?;
+        }
+        let mut tunables = Tunables::from_model(&model);
+        params.apply(&model, &mut tunables);
+        let world = RigidWorld::build(&model, &tunables);
+        let (nj, nd, nb) = (model.joints.len(), model.drives.len(), model.bodies.len());
+        let state = State {
+            time: 0.0,
+            steps: 0,
+            tunables,
+            world,
+            joint_position: vec![0.0; nj],
+            joint_velocity: vec![0.0; nj],
+            drive_integral: vec![0.0; nd],
+            drive_torque: vec![0.0; nd],
+            reaction_force: vec![Vector3::zeros(); nj],
+            reaction_torque: vec![Vector3::zeros(); nj],
+            acceleration: vec![Vector3::zeros(); nb],
+            rng: Pcg64::seed_from_u64(seed),
+        };
+        let mut twin = Self {
+            integration: world::integration_parameters(&model),
+            work: mechanics::Workspace::new(&model),
+            readings: vec![Reading::default(); model.sensors.len()],
+            inputs: model.inputs.iter().map(|i| i.default).collect(),
+            pipeline: PhysicsPipeline::new(),
+            model,
+            params,
+            state,
+        };
+        twin.work.refresh_inertia(&twin.model, &twin.state.tunables);
+        twin.update_joint_kinematics(0.0);
+        Ok(twin)
+    }
+
+    /// The shared model.
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    /// The calibratable parameter values.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Sets all calibratable parameters (takes effect from the next step).
+    pub fn set_params(&mut self, params: &Params) -> Result<()> {
+        for (i, (p, v)) in self.model.parameters.iter().zip(&params.values).enumerate() {
+            check_value(&p.path, p.target, *v)?;
+            self.params.values[i] = *v;
+        }
+        let model = Arc::clone(&self.model);
+        for (p, v) in model.parameters.iter().zip(&params.values) {
+            self.set_target(p.target, *v);
+        }
+        Ok(())
+    }
+
+    /// Sets the model value at `path` (any resolvable path, calibratable or not), e.g.
+    /// `joint.spindle.friction.viscous`. A declared parameter's θ follows.
+    pub fn set(&mut self, path: &str, value: f64) -> Result<()> {
+        let target = self.model.resolve(path)?;
+        check_value(path, target, value)?;
+        if let Some(i) = self
+            .model
+            .parameters
+            .iter()
+            .position(|p| p.target == target)
+        {
+            self.params.values[i] = value;
+        }
+        self.set_target(target, value);
+        Ok(())
+    }
+
+    /// The value in force at `path`.
+    pub fn get(&self, path: &str) -> Result<f64> {
+        Ok(self.state.tunables.get(self.model.resolve(path)?))
+    }
+
+    fn set_target(&mut self, target: ParamTarget, value: f64) {
+        self.state.tunables.set(target, value);
+        if let ParamTarget::BodyMass(b) = target {
+            self.state
+                .world
+                .set_mass(&self.model, &self.state.tunables, b);
+            self.work.refresh_inertia(&self.model, &self.state.tunables);
+        }
+    }
+
+    /// Sets model input `index` (in the input's unit).
+    pub fn set_input(&mut self, index: usize, value: f64) {
+        self.inputs[index] = value;
+    }
+
+    /// Current model input values, in model order.
+    pub fn inputs(&self) -> &[f64] {
+        &self.inputs
+    }
+
+    /// Simulated time in s.
+    pub fn time(&self) -> f64 {
+        self.state.time
+    }
+
+    /// The state (clone it for a snapshot).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Restores a snapshot or checkpoint of this model; the run continues bit for bit.
+    pub fn restore(&mut self, state: &State) -> Result<()> {
+        let m = &self.model;
+        let fits = state.world.handles.len() == m.bodies.len()
+            && state.joint_position.len() == m.joints.len()
+            && state.drive_torque.len() == m.drives.len()
+            && state.tunables.bias.len() == m.sensors.len()
+            && state.tunables.load_scale.len() == m.loads.len();
+        if !fits {
+            return Err(Error::State(format!(
+                "the state does not belong to model `{}`",
+                m.name
+            )));
+        }
+        self.state = state.clone();
+        for (i, p) in self.model.parameters.iter().enumerate() {
+            self.params.values[i] = self.state.tunables.get(p.target);
+        }
+        self.work.refresh_inertia(&self.model, &self.state.tunables);
+        self.read_kinematics();
+        self.pipeline = PhysicsPipeline::new();
+        Ok(())
+    }
+
+    /// The latest reading of every sensor, in model order.
+    pub fn readings(&self) -> &[Reading] {
+        &self.readings
+    }
+
+    /// Joint position (rad or m from the initial pose) of joint `j`.
+    pub fn joint_position(&self, j: usize) -> f64 {
+        self.state.joint_position[j]
+    }
+
+    /// Joint velocity (rad/s or m/s) of joint `j`.
+    pub fn joint_velocity(&self, j: usize) -> f64 {
+        self.state.joint_velocity[j]
+    }
+
+    /// Reaction force (N) and torque about the anchor (N·m) that joint `j` exerts on its child
+    /// during the last step, in the joint frame (x along the axis).
+    pub fn joint_reaction(&self, j: usize) -> (Vector3<f64>, Vector3<f64>) {
+        (self.state.reaction_force[j], self.state.reaction_torque[j])
+    }
+
+    /// Motor torque (N·m) of drive `d` during the last step.
+    pub fn drive_torque(&self, d: usize) -> f64 {
+        self.state.drive_torque[d]
+    }
+
+    /// Position (m, world) of the centre of mass of body `b`.
+    pub fn body_position(&self, b: usize) -> Vector3<f64> {
+        self.state.world.kinematics(b).position
+    }
+
+    /// Advances one mechanical step of `dt_mech`, then samples the sensors that are due.
+    /// Returns whether any sensor sampled.
+    pub fn step(&mut self) -> bool {
+        self.step_mechanics();
+        self.sample_sensors()
+    }
+
+    /// Steps until the simulated time reaches `t` s (to within half a step).
+    pub fn advance_to(&mut self, t: f64) {
+        let dt = self.model.dt_mech;
+        while self.state.time + 0.5 * dt < t {
+            self.step();
+        }
+    }
+
+    fn sample_sensors(&mut self) -> bool {
+        let mut any = false;
+        let model = Arc::clone(&self.model);
+        for (i, s) in model.sensors.iter().enumerate() {
+            let fresh = self.state.steps % s.period_steps == 0;
+            self.readings[i].fresh = fresh;
+            if !fresh {
+                continue;
+            }
+            any = true;
+            let expected = self.true_value(&s.kind) + self.state.tunables.bias[i];
+            let std = self.state.tunables.noise_std[i];
+            let noise = if std > 0.0 {
+                let z: f64 = StandardNormal.sample(&mut self.state.rng);
+                std * z
+            } else {
+                0.0
+            };
+            self.readings[i] = Reading {
+                value: expected + noise,
+                expected,
+                fresh,
+            };
+        }
+        any
+    }
+
+    /// Noise- and bias-free value of a sensor quantity now.
+    fn true_value(&self, kind: &SensorKind) -> f64 {
+        let st = &self.state;
+        match *kind {
+            SensorKind::JointPosition(j) => st.joint_position[j],
+            SensorKind::JointVelocity(j) => st.joint_velocity[j],
+            SensorKind::DriveTorque(d) => st.drive_torque[d],
+            SensorKind::MotorCurrent(d) => st.drive_torque[d] / st.tunables.drive[d][4],
+            SensorKind::BodyAcceleration { body, axis } => {
+                let k = st.world.kinematics(body);
+                let specific = st.acceleration[body] - self.model.gravity;
+                (k.rotation.inverse() * specific).dot(&axis)
+            }
+            SensorKind::ReactionForce(j, c) => c.of(&st.reaction_force[j]),
+            SensorKind::ReactionTorque(j, c) => c.of(&st.reaction_torque[j]),
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The validation harness: each case in `validation/<case>/case.toml` runs the engine on a
+//! problem with a known answer (an analytical solution, a published reference value, or real
+//! data) and compares within a stated tolerance.
+//!
+//! A case whose data is absent is reported as skipped, never as passed.
+
+mod analytic;
+mod mechanics;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub use analytic::{complete_elliptic_k, pendulum_period};
+
+/// A case description (`case.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseSpec {
+    /// Which check runs (e.g. `pendulum_period`).
+    pub kind: String,
+    /// What the case shows.
+    pub description: String,
+    /// Where the expected value comes from (a citation or the closed form).
+    pub source: String,
+    /// The model file, relative to the case directory.
+    pub model: Option<String>,
+    /// Tolerance on each metric: relative unless the metric says absolute.
+    pub tolerance: f64,
+    /// Kind-specific settings.
+    #[serde(default)]
+    pub settings: toml::Table,
+}
+
+/// One compared quantity.
+#[derive(Debug, Clone, Serialize)]
+pub struct Metric {
+    /// What was measured (with its unit).
+    pub name: String,
+    /// The engine's value.
+    pub value: f64,
+    /// The expected value.
+    pub expected: f64,
+    /// Tolerance.
+    pub tolerance: f64,
+    /// Whether `tolerance` is relative to `expected` (else absolute).
+    pub relative: bool,
+}
+
+impl Metric {
+    /// A metric compared with a relative tolerance.
+    pub fn relative(name: impl Into<String>, value: f64, expected: f64, tolerance: f64) -> Self {
+        Self {
+            name: name.into(),
+            value,
+            expected,
+            tolerance,
+            relative: true,
+        }
+    }
+
+    /// A metric compared with an absolute tolerance.
+    pub fn absolute(name: impl Into<String>, value: f64, expected: f64, tolerance: f64) -> Self {
+        Self {
+            name: name.into(),
+            value,
+            expected,
+            tolerance,
+            relative: false,
+        }
+    }
+
+    /// The error: relative or absolute as declared.
+    pub fn error(&self) -> f64 {
+        let e = (self.value - self.expected).abs();
+        if self.relative {
+            e / self.expected.abs().max(f64::MIN_POSITIVE)
+        } else {
+            e
+        }
+    }
+
+    /// Whether the value is within tolerance (NaN never is).
+    pub fn passes(&self) -> bool {
+        self.error() <= self.tolerance
+    }
+}
+
+/// Outcome of a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Every metric within tolerance.
+    Pass,
+    /// A metric out of tolerance, or the case could not run for a reason other than absent data.
+    Fail,
+    /// The case's data is absent.
+    Skip,
+}
+
+/// The result of one case.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    /// Case name (its directory).
+    pub case: String,
+    /// Kind of check.
+    pub kind: String,
+    /// Where the expected values come from.
+    pub source: String,
+    /// Outcome.
+    pub status: Status,
+    /// Why it failed or was skipped, if it did not run to the end.
+    pub message: Option<String>,
+    /// The compared quantities.
+    pub metrics: Vec<Metric>,
+    /// Wall time in s.
+    pub wall_seconds: f64,
+}
+
+/// What a case run produced: metrics, or a reason to skip.
+pub enum Outcome {
+    /// The compared quantities.
+    Metrics(Vec<Metric>),
+    /// Why the case could not run (data absent).
+    Skipped(String),
+}
+
+/// The context a case runs in.
+pub struct CaseContext<'a> {
+    /// The case directory.
+    pub dir: &'a Path,
+    /// The case description.
+    pub spec: &'a CaseSpec,
+}
+
+impl CaseContext<'_> {
+    /// The case's model file path.
+    pub fn model_path(&self) -> Result<PathBuf> {
+        let m = self.spec.model.as_deref().ok_or_else(|| {
+            Error::invalid(
+                self.dir.join("case.toml").display().to_string(),
+                None,
+                Some("model".into()),
+                "this kind of case needs `model = \"...\"`",
+            )
+        })?;
+        Ok(self.dir.join(m))
+    }
+
+    /// A number from `[settings]`, or `default`.
+    pub fn setting(&self, key: &str, default: f64) -> Result<f64> {
+        match self.spec.settings.get(key) {
+            None => Ok(default),
+            Some(toml::Value::Float(f)) => Ok(*f),
+            Some(toml::Value::Integer(i)) => Ok(*i as f64),
+            Some(other) => Err(Error::invalid(
+                self.dir.join("case.toml").display().to_string(),
+                None,
+                Some(format!("settings.{key}")),
+                format!("expected a number, got {other}"),
+            )),
+        }
+    }
+}
+
+type CaseFn = fn(&CaseContext) -> Result<Outcome>;
+
+/// The kinds of case the harness knows.
+pub fn kinds() -> Vec<(&'static str, CaseFn)> {
+    vec![
+        ("pendulum_period", mechanics::pendulum_period_case as CaseFn),
+        ("rundown", mechanics::rundown_case),
+        ("static_reactions", mechanics::static_reactions_case),
+        ("determinism", mechanics::determinism_case),
+    ]
+}
+
+/// Finds the case directories under `root` (a directory holding `case.toml` is a case itself).
+pub fn discover(root: &Path) -> Result<Vec<PathBuf>> {
+    if root.join("case.toml").is_file() {
+        return Ok(vec![root.to_path_buf()]);
+    }
+    let label = root.display().to_string();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .map_err(|e| Error::io(&label, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("case.toml").is_file())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// Runs the case in `dir`.
+pub fn run_case(dir: &Path) -> CaseResult {
+    let start = std::time::Instant::now();
+    let case = dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let file = dir.join("case.toml");
+    let label = file.display().to_string();
+    let spec: Result<CaseSpec> = std::fs::read_to_string(&file)
+        .map_err(|e| Error::io(&label, e))
+        .and_then(|src| {
+            toml::from_str(&src).map_err(|e| {
+                let line = e
+                    .span()
+                    .map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1);
+                Error::invalid(&label, line, None, e.message().trim().to_string())
+            })
+        });
+    let mut result = CaseResult {
+        case,
+        kind: String::new(),
+        source: String::new(),
+        status: Status::Fail,
+        message: None,
+        metrics: Vec::new(),
+        wall_seconds: 0.0,
+    };
+    let outcome = spec.and_then(|spec| {
+        result.kind = spec.kind.clone();
+        result.source = spec.source.clone();
+        let run = kinds()
+            .into_iter()
+            .find(|(k, _)| *k == spec.kind)
+            .map(|(_, f)| f)
+            .ok_or_else(|| {
+                let known: Vec<&str> = kinds().iter().map(|(k, _)| *k).collect();
+                Error::invalid(
+                    &label,
+                    None,
+                    Some("kind".into()),
+                    format!("unknown kind `{}` (known: {})", spec.kind, known.join(", ")),
+                )
+            })?;
+        run(&CaseContext { dir, spec: &spec })
+    });
+    match outcome {
+        Ok(Outcome::Metrics(m)) => {
+            result.status = if !m.is_empty() && m.iter().all(Metric::passes) {
+                Status::Pass
+            } else {
+                Status::Fail
+            };
+            result.metrics = m;
+        }
+        Ok(Outcome::Skipped(why)) => {
+            result.status = Status::Skip;
+            result.message = Some(why);
+        }
+        Err(e) => result.message = Some(e.to_string()),
+    }
+    result.wall_seconds = start.elapsed().as_secs_f64();
+    result
+}
+
+/// The directory holding the shared validation datasets: `$TWIN_DATA_DIR`, else
+/// `../shared/validation-data` next to the current directory, if it exists.
+pub fn data_dir() -> Option<PathBuf> {
+    std::env::var_os("TWIN_DATA_DIR")
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from("../shared/validation-data")))
+        .filter(|p| p.is_dir())
+}
