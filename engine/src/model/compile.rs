@@ -112,7 +112,7 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
 
     let mut joints: Vec<Joint> = Vec::new();
     for (name, j) in &spec.joint {
-        let p = |f: &'static str| [&"joint"[..], name.as_str(), f];
+        let p = |f: &'static str| ["joint", name.as_str(), f];
         let kind = match j.kind.as_str() {
             "revolute" => JointKind::Revolute,
             "prismatic" => JointKind::Prismatic,
@@ -208,7 +208,7 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
 
     let mut drives = Vec::new();
     for (name, d) in &spec.drive {
-        let p = |f: &'static str| [&"drive"[..], name.as_str(), f];
+        let p = |f: &'static str| ["drive", name.as_str(), f];
         let joint = joints
             .iter()
             .position(|j| j.name == d.joint)
@@ -262,7 +262,7 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
 
     let mut loads = Vec::new();
     for (name, l) in &spec.load {
-        let p = |f: &'static str| [&"load"[..], name.as_str(), f];
+        let p = |f: &'static str| ["load", name.as_str(), f];
         let body = body_index(&bodies, &p("body"), &l.body)?;
         let kind = match l.kind.as_str() {
             "force" => LoadKind::Force,
@@ -302,7 +302,7 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
 
     let mut sensors = Vec::new();
     for (name, s) in &spec.sensor {
-        let p = |f: &'static str| [&"sensor"[..], name.as_str(), f];
+        let p = |f: &'static str| ["sensor", name.as_str(), f];
         let joint = |field: &'static str| -> Result<usize> {
             let n = s.joint.as_deref().ok_or_else(|| {
                 cx.err(
@@ -415,7 +415,7 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
     let defaults = crate::params::Tunables::from_model(&model);
     for (i, ps) in spec.parameter.iter().enumerate() {
         let idx = i.to_string();
-        let p = |f: &'static str| [&"parameter"[..], idx.as_str(), f];
+        let p = |f: &'static str| ["parameter", idx.as_str(), f];
         let target = model
             .resolve(&ps.path)
             .map_err(|e| cx.err(&p("path"), e.to_string()))?;
@@ -449,7 +449,7 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
 }
 
 fn compile_body(cx: &Ctx, name: &str, b: &BodySpec) -> Result<Body> {
-    let p = |f: &'static str| [&"body"[..], name, f];
+    let p = |f: &'static str| ["body", name, f];
     let (mass, inertia) = match (&b.shape, b.mass, b.inertia) {
         (Some(shape), None, None) => shape_mass(cx, name, shape)?,
         (None, Some(m), Some(i)) => {
@@ -493,7 +493,7 @@ fn compile_body(cx: &Ctx, name: &str, b: &BodySpec) -> Result<Body> {
 
 /// Mass and principal inertia of a uniform primitive.
 fn shape_mass(cx: &Ctx, name: &str, s: &ShapeSpec) -> Result<(f64, Vector3<f64>)> {
-    let p = |f: &'static str| [&"body"[..], name, "shape", f];
+    let p = |f: &'static str| ["body", name, "shape", f];
     let rho = cx.positive(&p("density"), s.density)?;
     let need = |v: Option<f64>, field: &'static str| {
         v.ok_or_else(|| cx.err(&p(field), format!("a {} needs `{field}`", s.kind)))
@@ -571,7 +571,7 @@ fn compile_source(cx: &Ctx, path: &[&str], s: &SourceSpec, inputs: &[Input]) -> 
                 ));
             }
             for w in points.windows(2) {
-                if !(w[1][0] > w[0][0]) {
+                if w[1][0] <= w[0][0] || w[1][0].is_nan() {
                     return Err(
                         cx.err(path, "expected schedule times in strictly increasing order")
                     );

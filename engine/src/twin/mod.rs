@@ -284,7 +284,7 @@ impl Twin {
         let mut any = false;
         let model = Arc::clone(&self.model);
         for (i, s) in model.sensors.iter().enumerate() {
-            let fresh = self.state.steps % s.period_steps == 0;
+            let fresh = self.state.steps.is_multiple_of(s.period_steps);
             self.readings[i].fresh = fresh;
             if !fresh {
                 continue;

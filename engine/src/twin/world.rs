@@ -219,9 +219,10 @@ impl RigidWorld {
 
 /// rapier's integration parameters for `model`.
 pub(crate) fn integration_parameters(model: &Model) -> IntegrationParameters {
-    let mut p = IntegrationParameters::default();
-    p.dt = model.dt_mech as f32;
-    p.num_solver_iterations = model.solver_iterations;
-    p.num_internal_stabilization_iterations = model.stabilization_iterations;
-    p
+    IntegrationParameters {
+        dt: model.dt_mech as f32,
+        num_solver_iterations: model.solver_iterations,
+        num_internal_stabilization_iterations: model.stabilization_iterations,
+        ..IntegrationParameters::default()
+    }
 }
