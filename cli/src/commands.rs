@@ -108,15 +108,15 @@ pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
             .collect::<Result<_>>()?,
         seed: args.seed,
     };
-    if let Some(d) = options.duration {
-        if !(d.is_finite() && d > 0.0) {
-            return Err(Error::invalid(
-                "--duration",
-                None,
-                None,
-                format!("expected a time in s > 0, got {d}"),
-            ));
-        }
+    if let Some(d) = options.duration
+        && !(d.is_finite() && d > 0.0)
+    {
+        return Err(Error::invalid(
+            "--duration",
+            None,
+            None,
+            format!("expected a time in s > 0, got {d}"),
+        ));
     }
     let columns: Vec<String> = model.sensors.iter().map(|s| s.name.clone()).collect();
     let mut writer = args
