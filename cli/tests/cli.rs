@@ -76,7 +76,7 @@ fn simulate_writes_traces_and_a_report() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("time,speed,motor_current,front_bearing_load,bending_moment")
+        Some("time,speed,motor_current,front_bearing_load,rear_bearing_load,bending_moment")
     );
     assert_eq!(lines.count(), 200); // 100 Hz for 2 s
     let r: serde_json::Value =

@@ -141,3 +141,35 @@ fn accelerometer_reads_minus_gravity_at_rest() {
         twin.readings()[0].value
     );
 }
+
+#[test]
+fn bearings_share_the_rotor_weight_and_the_cutting_force_by_statics() {
+    let m = spindle();
+    let (front, rear) = (
+        m.sensor_index("front_bearing_load").unwrap(),
+        m.sensor_index("rear_bearing_load").unwrap(),
+    );
+    let mut twin = Twin::new(m.clone(), 0);
+    twin.set_input(m.input_index("spindle_speed").unwrap(), 0.0);
+    twin.advance_to(0.5);
+    // Rotor centre of mass midway between the bearings (x = -0.15 between 0 and -0.3 m): half each.
+    let half_weight = 0.5 * m.bodies[0].mass * 9.81;
+    assert!((twin.readings()[front].expected - half_weight).abs() < 1e-3 * half_weight);
+    assert!((twin.readings()[rear].expected - half_weight).abs() < 1e-3 * half_weight);
+    // A 400 N radial cutting force 0.1 m beyond the front bearing: levers 0.4/0.3 and 0.1/0.3.
+    twin.set_input(m.input_index("cutting_force").unwrap(), 400.0);
+    twin.advance_to(1.0);
+    let w = 0.5 * m.bodies[0].mass * 9.81;
+    let front_expected = (w * w + (400.0f64 * 0.4 / 0.3).powi(2)).sqrt();
+    let rear_expected = (w * w + (400.0f64 * 0.1 / 0.3).powi(2)).sqrt();
+    assert!(
+        (twin.readings()[front].expected - front_expected).abs() < 2e-3 * front_expected,
+        "{}",
+        twin.readings()[front].expected
+    );
+    assert!(
+        (twin.readings()[rear].expected - rear_expected).abs() < 2e-3 * rear_expected,
+        "{}",
+        twin.readings()[rear].expected
+    );
+}

@@ -300,6 +300,39 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
         });
     }
 
+    let mut bearings: Vec<super::Bearing> = Vec::new();
+    for (name, b) in &spec.bearing {
+        let p = |f: &'static str| ["bearing", name.as_str(), f];
+        let joint = joints
+            .iter()
+            .position(|j| j.name == b.joint && j.kind == JointKind::Revolute)
+            .ok_or_else(|| {
+                cx.err(
+                    &p("joint"),
+                    format!("no revolute joint named `{}`", b.joint),
+                )
+            })?;
+        let offset = cx.finite(&p("offset"), b.offset)?;
+        let on_joint: Vec<&super::Bearing> = bearings.iter().filter(|o| o.joint == joint).collect();
+        if on_joint.len() >= 2 {
+            return Err(cx.err(
+                &p("joint"),
+                "at most two bearings per joint (more would be statically indeterminate)",
+            ));
+        }
+        if on_joint.iter().any(|o| (o.offset - offset).abs() < 1e-9) {
+            return Err(cx.err(
+                &p("offset"),
+                "two bearings of one joint need different offsets",
+            ));
+        }
+        bearings.push(super::Bearing {
+            name: name.clone(),
+            joint,
+            offset,
+        });
+    }
+
     let mut sensors = Vec::new();
     for (name, s) in &spec.sensor {
         let p = |f: &'static str| ["sensor", name.as_str(), f];
@@ -359,8 +392,13 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
             }
             "joint_reaction_force" => (SensorKind::ReactionForce(joint("kind")?, component()?), "N"),
             "joint_reaction_torque" => (SensorKind::ReactionTorque(joint("kind")?, component()?), "N·m"),
+            "bearing_load" => {
+                let n = s.bearing.as_deref().ok_or_else(|| cx.err(&p("kind"), "a bearing_load sensor needs `bearing = \"...\"`"))?;
+                let b = bearings.iter().position(|b| b.name == n).ok_or_else(|| cx.err(&p("bearing"), format!("no bearing named `{n}`")))?;
+                (SensorKind::BearingLoad(b), "N")
+            }
             other => return Err(cx.err(&p("kind"), format!(
-                "expected joint_position, joint_velocity, drive_torque, motor_current, body_acceleration, joint_reaction_force or joint_reaction_torque, got \"{other}\""
+                "expected joint_position, joint_velocity, drive_torque, motor_current, body_acceleration, joint_reaction_force, joint_reaction_torque or bearing_load, got \"{other}\""
             ))),
         };
         let rate = cx.positive(&p("rate"), s.rate)?;
@@ -407,6 +445,7 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
         joints,
         drives,
         loads,
+        bearings,
         sensors,
         parameters: Vec::new(),
         leaves_first,

@@ -41,6 +41,8 @@ pub struct Model {
     pub drives: Vec<Drive>,
     /// External loads, in file order.
     pub loads: Vec<Load>,
+    /// Rolling bearings, in file order.
+    pub bearings: Vec<Bearing>,
     /// Sensors, in file order.
     pub sensors: Vec<Sensor>,
     /// Calibratable parameters, in file order.
@@ -259,6 +261,8 @@ pub enum SensorKind {
     ReactionForce(usize, Component),
     /// Reaction torque of a joint on its child about the anchor, N·m, in the joint frame.
     ReactionTorque(usize, Component),
+    /// Radial load carried by a bearing, N.
+    BearingLoad(usize),
 }
 
 /// Which component of a vector a sensor reports.
@@ -287,6 +291,17 @@ impl Component {
             Component::Magnitude => v.norm(),
         }
     }
+}
+
+/// A rolling bearing carrying part of a revolute joint's radial load.
+#[derive(Debug, Clone)]
+pub struct Bearing {
+    /// Name.
+    pub name: String,
+    /// The supported revolute joint.
+    pub joint: usize,
+    /// Position along the joint axis from the anchor, in m.
+    pub offset: f64,
 }
 
 /// A sensor.
@@ -330,6 +345,31 @@ impl Model {
     /// Index of the sensor called `name`.
     pub fn sensor_index(&self, name: &str) -> Option<usize> {
         self.sensors.iter().position(|s| s.name == name)
+    }
+
+    /// Radial force (N, joint-frame y and z) on the child at bearing `b`: with one bearing on its
+    /// joint, the joint's radial force; with two, the joint's radial force `force` and bending
+    /// moment `moment` (about the anchor, joint frame) split between them by statics.
+    pub fn bearing_force(
+        &self,
+        b: usize,
+        force: &Vector3<f64>,
+        moment: &Vector3<f64>,
+    ) -> nalgebra::Vector2<f64> {
+        let bearing = &self.bearings[b];
+        let partner = self
+            .bearings
+            .iter()
+            .enumerate()
+            .find(|(i, o)| *i != b && o.joint == bearing.joint);
+        let Some((_, other)) = partner else {
+            return nalgebra::Vector2::new(force.y, force.z);
+        };
+        // R_b + R_o = F⊥ and Σ x_i e_x × R_i = M⊥, i.e. x_b R_b,y + x_o R_o,y = M_z and
+        // x_b R_b,z + x_o R_o,z = −M_y.
+        let (xb, xo) = (bearing.offset, other.offset);
+        let split = |f: f64, m: f64| (m - xo * f) / (xb - xo);
+        nalgebra::Vector2::new(split(force.y, moment.z), split(force.z, -moment.y))
     }
 
     /// Index of the body called `name`.

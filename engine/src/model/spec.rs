@@ -31,6 +31,9 @@ pub struct ModelSpec {
     /// External loads by name.
     #[serde(default)]
     pub load: IndexMap<String, LoadSpec>,
+    /// Rolling bearings that share a revolute joint's load, by name.
+    #[serde(default)]
+    pub bearing: IndexMap<String, BearingSpec>,
     /// Sensors by name.
     #[serde(default)]
     pub sensor: IndexMap<String, SensorSpec>,
@@ -241,12 +244,25 @@ pub struct LoadSpec {
     pub point: Option<[f64; 3]>,
 }
 
+/// `[bearing.NAME]`: a rolling bearing carrying part of a revolute joint's radial load. One or
+/// two bearings per joint; with two, the joint's radial force and bending moment split between
+/// them by statics.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BearingSpec {
+    /// The revolute joint it supports.
+    pub joint: String,
+    /// Position along the joint axis from the joint's anchor, in m (default 0).
+    #[serde(default)]
+    pub offset: f64,
+}
+
 /// `[sensor.NAME]`: a sensor.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SensorSpec {
     /// What it measures: `joint_position`, `joint_velocity`, `drive_torque`, `motor_current`,
-    /// `body_acceleration`, `joint_reaction_force`, `joint_reaction_torque`.
+    /// `body_acceleration`, `joint_reaction_force`, `joint_reaction_torque`, `bearing_load`.
     pub kind: String,
     /// The joint (joint sensors).
     pub joint: Option<String>,
@@ -254,6 +270,8 @@ pub struct SensorSpec {
     pub drive: Option<String>,
     /// The body (acceleration).
     pub body: Option<String>,
+    /// The bearing (bearing_load).
+    pub bearing: Option<String>,
     /// Measuring axis in body axes (acceleration; default `[1, 0, 0]`).
     pub axis: Option<[f64; 3]>,
     /// Component of a reaction: `"x"`, `"y"`, `"z"` (joint frame; x is the joint axis),

@@ -322,6 +322,12 @@ impl Twin {
             }
             SensorKind::ReactionForce(j, c) => c.of(&st.reaction_force[j]),
             SensorKind::ReactionTorque(j, c) => c.of(&st.reaction_torque[j]),
+            SensorKind::BearingLoad(b) => {
+                let j = self.model.bearings[b].joint;
+                self.model
+                    .bearing_force(b, &st.reaction_force[j], &st.reaction_torque[j])
+                    .norm()
+            }
         }
     }
 }
