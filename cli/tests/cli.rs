@@ -19,6 +19,13 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Runs `twin` with `args` and checks it exits with 1 and says `message` on stderr.
+fn assert_rejected(args: &[&str], message: &str) {
+    let o = twin(args);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains(message), "{}", stderr(&o));
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("twin-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -107,21 +114,16 @@ fn simulate_writes_ndjson() {
 
 #[test]
 fn unknown_set_path_is_rejected() {
-    let o = twin(&[
-        "simulate",
-        "models/spindle.toml",
-        "--duration",
-        "0.1",
-        "--set",
-        "joint.spindel.friction.viscous=1",
-    ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains(
-            "parameter joint.spindel.friction.viscous: the model has no joint named `spindel`"
-        ),
-        "{}",
-        stderr(&o)
+    assert_rejected(
+        &[
+            "simulate",
+            "models/spindle.toml",
+            "--duration",
+            "0.1",
+            "--set",
+            "joint.spindel.friction.viscous=1",
+        ],
+        "parameter joint.spindel.friction.viscous: the model has no joint named `spindel`",
     );
 }
 
@@ -129,17 +131,14 @@ fn unknown_set_path_is_rejected() {
 fn non_finite_value_in_inputs_is_rejected() {
     let inputs = scratch("nan_inputs.csv");
     std::fs::write(&inputs, "time,spindle_speed\n0,100\n1,nan\n").unwrap();
-    let o = twin(&[
-        "simulate",
-        "models/spindle.toml",
-        "--inputs",
-        inputs.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("nan_inputs.csv:3: spindle_speed: expected a finite number, got NaN"),
-        "{}",
-        stderr(&o)
+    assert_rejected(
+        &[
+            "simulate",
+            "models/spindle.toml",
+            "--inputs",
+            inputs.to_str().unwrap(),
+        ],
+        "nan_inputs.csv:3: spindle_speed: expected a finite number, got NaN",
     );
 }
 
@@ -147,17 +146,14 @@ fn non_finite_value_in_inputs_is_rejected() {
 fn unknown_input_column_is_rejected() {
     let inputs = scratch("bad_column.csv");
     std::fs::write(&inputs, "time,spindle_sped\n0,100\n").unwrap();
-    let o = twin(&[
-        "simulate",
-        "models/spindle.toml",
-        "--inputs",
-        inputs.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("bad_column.csv:1: spindle_sped: not an input or sensor"),
-        "{}",
-        stderr(&o)
+    assert_rejected(
+        &[
+            "simulate",
+            "models/spindle.toml",
+            "--inputs",
+            inputs.to_str().unwrap(),
+        ],
+        "bad_column.csv:1: spindle_sped: not an input or sensor",
     );
 }
 

@@ -38,9 +38,8 @@ impl Workspace {
             inertia: vec![(0.0, Vector3::zeros()); nb],
             drive_force: vec![0.0; nj],
             joint_inertia: vec![0.0; nj],
-            antigravity: reflected_inertia(model)
-                .iter()
-                .map(|(m, _)| -model.gravity * *m)
+            antigravity: (0..nb)
+                .map(|b| -model.gravity * reflected_inertia(model, b).0)
                 .collect(),
         }
     }

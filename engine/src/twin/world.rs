@@ -74,15 +74,18 @@ fn pose(f: &Frame) -> Pose {
     Pose::from_parts(v3(&f.translation), rot(&f.rotation))
 }
 
-/// Reflected drive inertia added to each body: `(extra mass kg, extra inertia kg·m²)`.
-pub(crate) fn reflected_inertia(model: &Model) -> Vec<(f64, f64)> {
-    let mut extra = vec![(0.0, 0.0); model.bodies.len()];
-    for d in &model.drives {
-        let j = &model.joints[d.joint];
+/// Reflected drive inertia added to body `b`: `(extra mass kg, extra inertia kg·m²)`.
+pub(crate) fn reflected_inertia(model: &Model, b: usize) -> (f64, f64) {
+    let mut extra = (0.0, 0.0);
+    for d in model
+        .drives
+        .iter()
+        .filter(|d| model.joints[d.joint].child == b)
+    {
         let reflected = d.rotor_inertia * d.ratio * d.ratio;
-        match j.kind {
-            JointKind::Prismatic => extra[j.child].0 += reflected,
-            _ => extra[j.child].1 += reflected,
+        match model.joints[d.joint].kind {
+            JointKind::Prismatic => extra.0 += reflected,
+            _ => extra.1 += reflected,
         }
     }
     extra
@@ -92,7 +95,7 @@ pub(crate) fn reflected_inertia(model: &Model) -> Vec<(f64, f64)> {
 /// own, scaled with a changed mass, plus reflected drive inertia.
 pub(crate) fn body_inertia(model: &Model, tunables: &Tunables, b: usize) -> (f64, Vector3<f64>) {
     let body = &model.bodies[b];
-    let (extra_mass, extra_inertia) = reflected_inertia(model)[b];
+    let (extra_mass, extra_inertia) = reflected_inertia(model, b);
     let scale = tunables.mass[b] / body.mass;
     (
         tunables.mass[b] + extra_mass,
