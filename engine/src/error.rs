@@ -56,6 +56,9 @@ pub enum Error {
     /// A state or checkpoint does not fit the model it is restored into.
     #[error("state: {0}")]
     State(String),
+    /// No GPU adapter, or a GPU operation failed.
+    #[error("gpu: {0}")]
+    Gpu(String),
 }
 
 impl Error {

@@ -6,11 +6,13 @@
 //!
 //! - Rigid-body mechanics on rapier3d, with joint friction, drives and controllers, external
 //!   loads, and the reaction wrench of every joint each step.
+//! - A thermal half ([`thermal`]): a lumped network (implicit) and 3-D conduction grids stepped
+//!   by WGSL kernels on a GPU or by the rayon CPU path, coupled to friction and motor losses.
 //! - Sensors with their own rates, noise and bias, seeded and deterministic.
 //! - Simulation drivers that read operating conditions from data files and write sensor
 //!   traces ([`simulate`]), and a validation harness ([`validation`]).
 //!
-//! Units are SI everywhere: m, kg, s, N, N·m, rad, K.
+//! Units are SI everywhere: m, kg, s, N, N·m, rad, W, J; temperatures in °C (differences in K).
 //!
 //! ```
 //! use machine_twin::{Model, Twin};
@@ -44,6 +46,7 @@ pub mod error;
 pub mod model;
 pub mod params;
 pub mod simulate;
+pub mod thermal;
 pub mod twin;
 pub mod validation;
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::thermal::grid::BoundaryKind;
 
 /// What a parameter path sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,11 +32,18 @@ pub enum ParamTarget {
     SensorBias(usize),
     /// `sensor.NAME.noise_std` (sensor unit).
     SensorNoise(usize),
+    /// `thermal.node.NAME.capacity` (J/K).
+    ThermalCapacity(usize),
+    /// `thermal.link.NAME.conductance` (W/K).
+    ThermalConductance(usize),
+    /// `thermal.grid.NAME.boundary.NAME.h` (W/(m²·K)), by grid and boundary index.
+    GridConvection(usize, usize),
 }
 
 /// The grammar of parameter paths, for error messages and docs.
 pub const PATH_GRAMMAR: &str = "joint.<name>.friction.{coulomb,viscous} | body.<name>.mass | \
-drive.<name>.{kp,ki,kd,max_torque,torque_constant} | load.<name>.scale | sensor.<name>.{bias,noise_std}";
+drive.<name>.{kp,ki,kd,max_torque,torque_constant} | load.<name>.scale | sensor.<name>.{bias,noise_std} | \
+thermal.node.<name>.capacity | thermal.link.<name>.conductance | thermal.grid.<name>.boundary.<name>.h";
 
 /// A declared calibratable parameter with its prior.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +135,33 @@ pub(crate) fn resolve(model: &Model, path: &str) -> Result<ParamTarget> {
                 _ => return Err(err(format!("expected bias or noise_std, got {field}"))),
             }
         }
+        ["thermal", "node", name, "capacity"] => ParamTarget::ThermalCapacity(find(
+            model.thermal.nodes.iter().map(|n| n.name.as_str()).collect(),
+            "thermal node",
+            name,
+        )?),
+        ["thermal", "link", name, "conductance"] => ParamTarget::ThermalConductance(find(
+            model.thermal.links.iter().map(|l| l.name.as_str()).collect(),
+            "thermal link",
+            name,
+        )?),
+        ["thermal", "grid", grid, "boundary", name, "h"] => {
+            let g = find(
+                model.thermal.grids.iter().map(|g| g.name.as_str()).collect(),
+                "grid",
+                grid,
+            )?;
+            let bounds = &model.thermal.grids[g].boundaries;
+            let b = find(
+                bounds.iter().map(|b| b.name.as_str()).collect(),
+                "boundary",
+                name,
+            )?;
+            if !matches!(bounds[b].kind, BoundaryKind::Convection { .. }) {
+                return Err(err(format!("boundary `{name}` is not a convection boundary")));
+            }
+            ParamTarget::GridConvection(g, b)
+        }
         _ => {
             return Err(err(format!(
                 "not a parameter path; expected one of: {PATH_GRAMMAR}"
@@ -153,6 +188,12 @@ pub struct Tunables {
     pub bias: Vec<f64>,
     /// Per sensor: noise standard deviation.
     pub noise_std: Vec<f64>,
+    /// Per thermal node: heat capacity in J/K.
+    pub capacity: Vec<f64>,
+    /// Per thermal link: conductance in W/K.
+    pub conductance: Vec<f64>,
+    /// Per grid, per boundary: convection coefficient in W/(m²·K) (0 for other kinds).
+    pub convection: Vec<Vec<f64>>,
 }
 
 impl Tunables {
@@ -170,6 +211,22 @@ impl Tunables {
             load_scale: vec![1.0; model.loads.len()],
             bias: model.sensors.iter().map(|s| s.bias).collect(),
             noise_std: model.sensors.iter().map(|s| s.noise_std).collect(),
+            capacity: model.thermal.nodes.iter().map(|n| n.capacity).collect(),
+            conductance: model.thermal.links.iter().map(|l| l.conductance).collect(),
+            convection: model
+                .thermal
+                .grids
+                .iter()
+                .map(|g| {
+                    g.boundaries
+                        .iter()
+                        .map(|b| match b.kind {
+                            BoundaryKind::Convection { h, .. } => h,
+                            _ => 0.0,
+                        })
+                        .collect()
+                })
+                .collect(),
         }
     }
 
@@ -187,6 +244,9 @@ impl Tunables {
             ParamTarget::LoadScale(i) => self.load_scale[i],
             ParamTarget::SensorBias(i) => self.bias[i],
             ParamTarget::SensorNoise(i) => self.noise_std[i],
+            ParamTarget::ThermalCapacity(i) => self.capacity[i],
+            ParamTarget::ThermalConductance(i) => self.conductance[i],
+            ParamTarget::GridConvection(g, b) => self.convection[g][b],
         }
     }
 
@@ -204,6 +264,9 @@ impl Tunables {
             ParamTarget::LoadScale(i) => &mut self.load_scale[i],
             ParamTarget::SensorBias(i) => &mut self.bias[i],
             ParamTarget::SensorNoise(i) => &mut self.noise_std[i],
+            ParamTarget::ThermalCapacity(i) => &mut self.capacity[i],
+            ParamTarget::ThermalConductance(i) => &mut self.conductance[i],
+            ParamTarget::GridConvection(g, b) => &mut self.convection[g][b],
         };
         *slot = value;
     }
@@ -220,6 +283,7 @@ pub(crate) fn check_value(path: &str, target: ParamTarget, value: f64) -> Result
         ParamTarget::BodyMass(_)
             | ParamTarget::DriveTorqueConstant(_)
             | ParamTarget::DriveMaxTorque(_)
+            | ParamTarget::ThermalCapacity(_)
     );
     let message = if !value.is_finite() {
         Some("expected a finite number")

@@ -104,7 +104,11 @@ pub fn simulate(
                 twin.set_input(i, *v);
             }
         }
-        if twin.step() {
+        let sampled = twin.step();
+        if let Some(e) = twin.take_fault() {
+            return Err(e);
+        }
+        if sampled {
             for (i, r) in twin.readings().iter().enumerate() {
                 values[i] = r.fresh.then_some(r.value);
                 if r.fresh {

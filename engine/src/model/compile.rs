@@ -11,13 +11,13 @@ use crate::error::{Error, Result};
 use crate::params::{Parameter, check_value};
 
 /// Reports errors at field paths of one source file.
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     src: &'a str,
     label: &'a str,
 }
 
 impl Ctx<'_> {
-    fn err(&self, path: &[&str], message: impl Into<String>) -> Error {
+    pub(super) fn err(&self, path: &[&str], message: impl Into<String>) -> Error {
         Error::invalid(
             self.label,
             locate::line_of(self.src, path),
@@ -26,7 +26,7 @@ impl Ctx<'_> {
         )
     }
 
-    fn finite(&self, path: &[&str], v: f64) -> Result<f64> {
+    pub(super) fn finite(&self, path: &[&str], v: f64) -> Result<f64> {
         if v.is_finite() {
             Ok(v)
         } else {
@@ -34,7 +34,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn positive(&self, path: &[&str], v: f64) -> Result<f64> {
+    pub(super) fn positive(&self, path: &[&str], v: f64) -> Result<f64> {
         if v.is_finite() && v > 0.0 {
             Ok(v)
         } else {
@@ -42,7 +42,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn non_negative(&self, path: &[&str], v: f64) -> Result<f64> {
+    pub(super) fn non_negative(&self, path: &[&str], v: f64) -> Result<f64> {
         if v.is_finite() && v >= 0.0 {
             Ok(v)
         } else {
@@ -194,6 +194,7 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
             limits: j.limits,
             coulomb,
             viscous,
+            viscous_temperature: None,
         });
     }
     for (j, joint) in joints.iter().enumerate() {
@@ -257,6 +258,7 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
                 .unwrap_or(1.0),
             ratio,
             rotor_inertia: cx.non_negative(&p("rotor_inertia"), d.rotor_inertia)?,
+            resistance: cx.non_negative(&p("resistance"), d.resistance)?,
         });
     }
 
@@ -333,6 +335,32 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
         });
     }
 
+    let mut thermal = match &spec.thermal {
+        Some(t) => super::thermal::compile_thermal(&cx, t, dt_mech, &inputs, &joints, &drives)?,
+        None => crate::thermal::Thermal::default(),
+    };
+    for (name, j) in &spec.joint {
+        let f = &j.friction;
+        let p = |x: &'static str| ["joint", name.as_str(), "friction", x];
+        let beta = cx.finite(&p("temperature_coefficient"), f.temperature_coefficient)?;
+        let reference = cx.finite(
+            &p("reference_temperature"),
+            f.reference_temperature.unwrap_or(super::DEFAULT_TEMPERATURE),
+        )?;
+        if let Some(node) = &f.temperature_node {
+            let n = thermal.nodes.iter().position(|x| &x.name == node).ok_or_else(|| {
+                cx.err(&p("temperature_node"), format!("no thermal node named `{node}`"))
+            })?;
+            let ji = joints.iter().position(|x| &x.name == name).expect("compiled above");
+            joints[ji].viscous_temperature = Some((n, beta, reference));
+        } else if beta != 0.0 {
+            return Err(cx.err(
+                &p("temperature_node"),
+                "a temperature_coefficient needs `temperature_node = \"NODE\"`",
+            ));
+        }
+    }
+
     let mut sensors = Vec::new();
     for (name, s) in &spec.sensor {
         let p = |f: &'static str| ["sensor", name.as_str(), f];
@@ -397,8 +425,19 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
                 let b = bearings.iter().position(|b| b.name == n).ok_or_else(|| cx.err(&p("bearing"), format!("no bearing named `{n}`")))?;
                 (SensorKind::BearingLoad(b), "N")
             }
+            "temperature" => (SensorKind::Temperature(super::thermal::temperature_of(&cx, name, s, &mut thermal, false)?), "°C"),
+            "thermal_growth" => {
+                let of = super::thermal::temperature_of(&cx, name, s, &mut thermal, true)?;
+                let need = |f: &'static str, v: Option<f64>| {
+                    v.ok_or_else(|| cx.err(&p(f), format!("a thermal_growth sensor needs `{f}`")))
+                };
+                let alpha = cx.finite(&p("alpha"), need("alpha", s.alpha)?)?;
+                let length = cx.finite(&p("length"), need("length", s.length)?)?;
+                let reference = cx.finite(&p("reference_temperature"), s.reference_temperature.unwrap_or(super::DEFAULT_TEMPERATURE))?;
+                (SensorKind::ThermalGrowth { of, alpha, length, reference }, "m")
+            }
             other => return Err(cx.err(&p("kind"), format!(
-                "expected joint_position, joint_velocity, drive_torque, motor_current, body_acceleration, joint_reaction_force, joint_reaction_torque or bearing_load, got \"{other}\""
+                "expected joint_position, joint_velocity, drive_torque, motor_current, body_acceleration, joint_reaction_force, joint_reaction_torque, bearing_load, temperature or thermal_growth, got \"{other}\""
             ))),
         };
         let rate = cx.positive(&p("rate"), s.rate)?;
@@ -447,6 +486,7 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
         loads,
         bearings,
         sensors,
+        thermal,
         parameters: Vec::new(),
         leaves_first,
     };
@@ -581,7 +621,7 @@ fn shape_mass(cx: &Ctx, name: &str, s: &ShapeSpec) -> Result<(f64, Vector3<f64>)
     }
 }
 
-fn compile_source(cx: &Ctx, path: &[&str], s: &SourceSpec, inputs: &[Input]) -> Result<Source> {
+pub(super) fn compile_source(cx: &Ctx, path: &[&str], s: &SourceSpec, inputs: &[Input]) -> Result<Source> {
     let t = match s {
         SourceSpec::Constant(v) => return Ok(Source::Constant(cx.finite(path, *v)?)),
         SourceSpec::Table(t) => t,

@@ -4,6 +4,9 @@
 mod compile;
 pub mod locate;
 pub mod spec;
+mod thermal;
+
+pub use thermal::DEFAULT_TEMPERATURE;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -45,6 +48,8 @@ pub struct Model {
     pub bearings: Vec<Bearing>,
     /// Sensors, in file order.
     pub sensors: Vec<Sensor>,
+    /// The thermal part (empty when the model has none).
+    pub thermal: crate::thermal::Thermal,
     /// Calibratable parameters, in file order.
     pub parameters: Vec<Parameter>,
     /// Bodies ordered children before parents (for the joint-reaction recursion).
@@ -117,6 +122,9 @@ pub struct Joint {
     pub coulomb: f64,
     /// Viscous friction in N·m·s/rad or N·s/m.
     pub viscous: f64,
+    /// Thermal node whose temperature scales the viscous coefficient, with the coefficient in
+    /// 1/K and the reference temperature in °C: `viscous·exp(−β·(T − T_ref))`.
+    pub viscous_temperature: Option<(usize, f64, f64)>,
 }
 
 /// A rigid frame: a translation and a rotation, relative to some parent frame.
@@ -209,6 +217,8 @@ pub struct Drive {
     pub ratio: f64,
     /// Motor-side inertia in kg·m² (reflected to the joint as `rotor_inertia·ratio²`).
     pub rotor_inertia: f64,
+    /// Equivalent winding resistance in Ω (copper loss `R·I²`).
+    pub resistance: f64,
 }
 
 /// Whether a load is a force or a torque.
@@ -263,6 +273,33 @@ pub enum SensorKind {
     ReactionTorque(usize, Component),
     /// Radial load carried by a bearing, N.
     BearingLoad(usize),
+    /// Temperature, °C.
+    Temperature(TemperatureOf),
+    /// Thermal growth `alpha·length·(T − reference)`, m.
+    ThermalGrowth {
+        /// The temperature that drives it.
+        of: TemperatureOf,
+        /// Expansion coefficient in 1/K.
+        alpha: f64,
+        /// Growing length in m.
+        length: f64,
+        /// Temperature of zero growth in °C.
+        reference: f64,
+    },
+}
+
+/// Which temperature a thermal sensor reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemperatureOf {
+    /// A lumped node.
+    Node(usize),
+    /// An observable (probe point or region mean) of a grid.
+    Grid {
+        /// Grid index.
+        grid: usize,
+        /// Index into the grid's observables.
+        observable: usize,
+    },
 }
 
 /// Which component of a vector a sensor reports.

@@ -37,6 +37,9 @@ pub struct ModelSpec {
     /// Sensors by name.
     #[serde(default)]
     pub sensor: IndexMap<String, SensorSpec>,
+    /// The thermal half: lumped network and conduction grids (absent: no thermal model).
+    #[serde(default)]
+    pub thermal: Option<ThermalSpec>,
     /// Calibratable parameters.
     #[serde(default)]
     pub parameter: Vec<ParameterSpec>,
@@ -168,6 +171,14 @@ pub struct FrictionSpec {
     /// Viscous coefficient in N·m·s/rad (revolute) or N·s/m (prismatic), ≥ 0.
     #[serde(default)]
     pub viscous: f64,
+    /// Thermal node whose temperature scales the viscous coefficient (lubricant viscosity):
+    /// `viscous · exp(−temperature_coefficient · (T − reference_temperature))`.
+    pub temperature_node: Option<String>,
+    /// Viscosity temperature coefficient in 1/K (default 0: no dependence).
+    #[serde(default)]
+    pub temperature_coefficient: f64,
+    /// Temperature in °C at which `viscous` holds (default 20).
+    pub reference_temperature: Option<f64>,
 }
 
 /// Where a time-varying value comes from: a constant, a model input, or a schedule.
@@ -223,6 +234,9 @@ pub struct DriveSpec {
     /// Inertia of the motor rotor plus screw in kg·m², reflected through the transmission.
     #[serde(default)]
     pub rotor_inertia: f64,
+    /// Equivalent winding resistance in Ω: copper loss `resistance · current²` in W (default 0).
+    #[serde(default)]
+    pub resistance: f64,
 }
 
 /// `[load.NAME]`: an external force or torque on a body.
@@ -262,7 +276,8 @@ pub struct BearingSpec {
 #[serde(deny_unknown_fields)]
 pub struct SensorSpec {
     /// What it measures: `joint_position`, `joint_velocity`, `drive_torque`, `motor_current`,
-    /// `body_acceleration`, `joint_reaction_force`, `joint_reaction_torque`, `bearing_load`.
+    /// `body_acceleration`, `joint_reaction_force`, `joint_reaction_torque`, `bearing_load`,
+    /// `temperature` (°C, of a node or at a grid point), `thermal_growth` (m).
     pub kind: String,
     /// The joint (joint sensors).
     pub joint: Option<String>,
@@ -277,6 +292,20 @@ pub struct SensorSpec {
     /// Component of a reaction: `"x"`, `"y"`, `"z"` (joint frame; x is the joint axis),
     /// `"radial"` or `"magnitude"` (default `"magnitude"`).
     pub component: Option<String>,
+    /// The thermal node (temperature, thermal_growth).
+    pub node: Option<String>,
+    /// The conduction grid (temperature at `point`, thermal_growth over `region`).
+    pub grid: Option<String>,
+    /// Probe point in the grid's own coordinates, m from its corner (temperature).
+    pub point: Option<[f64; 3]>,
+    /// Box of the grid whose mean temperature drives a thermal_growth sensor (default: all).
+    pub region: Option<RegionSpec>,
+    /// Linear expansion coefficient in 1/K (thermal_growth).
+    pub alpha: Option<f64>,
+    /// Length that grows, in m (thermal_growth).
+    pub length: Option<f64>,
+    /// Temperature in °C at which the growth is zero (thermal_growth; default 20).
+    pub reference_temperature: Option<f64>,
     /// Sample rate in Hz.
     pub rate: f64,
     /// Standard deviation of the additive Gaussian noise, in the sensor's unit (default 0).
@@ -299,4 +328,151 @@ pub struct ParameterSpec {
     pub std: f64,
     /// Bounds `[lower, upper]` (default unbounded).
     pub bounds: Option<[f64; 2]>,
+}
+
+/// `[thermal]`: the thermal half of a model. Temperatures are in °C (differences in K).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThermalSpec {
+    /// Thermal time step `dt_thermal` in s (default 0.1); a whole number of mechanical steps.
+    pub dt: Option<f64>,
+    /// Ambient and coolant temperatures by name.
+    #[serde(default)]
+    pub ambient: IndexMap<String, AmbientSpec>,
+    /// Lumped nodes by name.
+    #[serde(default)]
+    pub node: IndexMap<String, NodeSpec>,
+    /// Conductances between nodes, or from a node to an ambient (convection h·A), by name.
+    #[serde(default)]
+    pub link: IndexMap<String, LinkSpec>,
+    /// Heat sources by name.
+    #[serde(default)]
+    pub heat: IndexMap<String, HeatSpec>,
+    /// 3-D conduction grids by name.
+    #[serde(default)]
+    pub grid: IndexMap<String, GridSpec>,
+}
+
+/// `[thermal.ambient.NAME]`: a temperature imposed from outside (air, coolant).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmbientSpec {
+    /// Temperature in °C: a number, `{ input = "..." }` or a schedule.
+    pub temperature: SourceSpec,
+}
+
+/// `[thermal.node.NAME]`: a lumped thermal mass.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// Heat capacity in J/K (> 0).
+    pub capacity: f64,
+    /// Initial temperature in °C (default 20).
+    pub initial: Option<f64>,
+    /// The body this node belongs to (for reports; optional).
+    pub body: Option<String>,
+}
+
+/// `[thermal.link.NAME]`: a thermal conductance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    /// The two ends: node names, or a node and an ambient name.
+    pub between: [String; 2],
+    /// Conductance in W/K (≥ 0); for convection, h·A.
+    pub conductance: f64,
+}
+
+/// `[thermal.heat.NAME]`: heat put into a node or into a box of a grid.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeatSpec {
+    /// The receiving node.
+    pub node: Option<String>,
+    /// The receiving grid (the heat spreads uniformly over `region`).
+    pub grid: Option<String>,
+    /// Box of the grid that receives the heat, grid coordinates in m (default: all of it).
+    pub region: Option<RegionSpec>,
+    /// Mechanical origin: `joint.NAME.friction` (friction power) or `drive.NAME.copper_loss`.
+    pub from: Option<String>,
+    /// Or a prescribed power in W: a number, `{ input = "..." }` or a schedule.
+    pub power: Option<SourceSpec>,
+    /// Share of the origin's power that goes here (default 1). The shares of one origin must
+    /// add up to 1, so no heat is lost unaccounted.
+    pub fraction: Option<f64>,
+}
+
+/// `[thermal.grid.NAME]`: a box discretised into nodes (vertex-centred finite volumes).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridSpec {
+    /// Edge lengths in m (x, y, z).
+    pub size: [f64; 3],
+    /// Nodes along each axis (≥ 1; 1 makes the axis a slab of thickness `size`).
+    pub nodes: [usize; 3],
+    /// Material of the whole box unless a region overrides it.
+    pub material: MaterialSpec,
+    /// Initial temperature in °C (default 20).
+    pub initial: Option<f64>,
+    /// Material regions; later ones override earlier ones.
+    #[serde(default)]
+    pub region: Vec<MaterialRegionSpec>,
+    /// Boundary conditions by name; faces no condition names are insulated, and later
+    /// conditions override earlier ones where they overlap.
+    #[serde(default)]
+    pub boundary: IndexMap<String, BoundarySpec>,
+}
+
+/// A material's conductivity, density and specific heat.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaterialSpec {
+    /// Thermal conductivity in W/(m·K).
+    pub k: f64,
+    /// Density in kg/m³.
+    pub rho: f64,
+    /// Specific heat in J/(kg·K).
+    pub cp: f64,
+}
+
+/// An axis-aligned box in a grid's coordinates (m from its corner); bounds included.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionSpec {
+    /// Lower corner in m.
+    pub min: [f64; 3],
+    /// Upper corner in m.
+    pub max: [f64; 3],
+}
+
+/// `[[thermal.grid.NAME.region]]`: a box of another material.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaterialRegionSpec {
+    /// Lower corner in m.
+    pub min: [f64; 3],
+    /// Upper corner in m.
+    pub max: [f64; 3],
+    /// Its material.
+    pub material: MaterialSpec,
+}
+
+/// `[thermal.grid.NAME.boundary.BNAME]`: a boundary condition on faces of the box.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoundarySpec {
+    /// Faces: `x_min`, `x_max`, `y_min`, `y_max`, `z_min`, `z_max`.
+    pub faces: Vec<String>,
+    /// `"convection"`, `"fixed"`, `"flux"` or `"insulated"`.
+    pub kind: String,
+    /// Convection: heat-transfer coefficient in W/(m²·K).
+    pub h: Option<f64>,
+    /// Convection: the ambient's name.
+    pub ambient: Option<String>,
+    /// Fixed: temperature in °C (a number, `{ input = "..." }` or a schedule).
+    pub temperature: Option<SourceSpec>,
+    /// Flux: heat flux into the body in W/m².
+    pub flux: Option<SourceSpec>,
+    /// Only the part of the faces inside this box (default: the whole faces).
+    pub region: Option<RegionSpec>,
 }

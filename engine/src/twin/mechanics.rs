@@ -24,6 +24,8 @@ pub(crate) struct Workspace {
     joint_inertia: Vec<f64>,
     /// Per body: upward force cancelling gravity on reflected drive inertia (N).
     antigravity: Vec<Vector3<f64>>,
+    /// Per joint: power dissipated by friction this step (W, ≥ 0).
+    pub friction_power: Vec<f64>,
 }
 
 impl Workspace {
@@ -38,6 +40,7 @@ impl Workspace {
             inertia: vec![(0.0, Vector3::zeros()); nb],
             drive_force: vec![0.0; nj],
             joint_inertia: vec![0.0; nj],
+            friction_power: vec![0.0; nj],
             antigravity: (0..nb)
                 .map(|b| -model.gravity * reflected_inertia(model, b).0)
                 .collect(),
@@ -184,7 +187,7 @@ impl Twin {
             let m = joint_motion(&model, j, &w.before);
             let (tc, c) = (
                 self.state.tunables.coulomb[j],
-                self.state.tunables.viscous[j],
+                self.state.tunables.viscous[j] * self.state.thermal.viscous_factor[j],
             );
             let v = m.velocity;
             let inertia = w.joint_inertia[j];
@@ -195,7 +198,9 @@ impl Twin {
             } else {
                 (-(inertia * v / dt) - w.drive_force[j]).clamp(-tc, tc)
             };
-            let q = w.drive_force[j] + coulomb - c * v;
+            let friction = coulomb - c * v;
+            w.friction_power[j] = -friction * v;
+            let q = w.drive_force[j] + friction;
             let child = joint.child;
             let (lin, ang) = match joint.kind {
                 JointKind::Prismatic => (m.axis * q, Vector3::zeros()),

@@ -1,7 +1,10 @@
 //! A twin instance: one [`Model`] with its own parameter values and state, stepped in time.
 
 mod mechanics;
+mod thermal;
 mod world;
+
+pub use thermal::{EnergyAccount, ThermalState};
 
 use std::sync::Arc;
 
@@ -41,6 +44,8 @@ pub struct State {
     acceleration: Vec<Vector3<f64>>,
     /// The sensor noise generator.
     rng: Pcg64,
+    /// Temperatures, pending heat and the energy account.
+    thermal: ThermalState,
 }
 
 impl State {
@@ -77,6 +82,8 @@ pub struct Twin {
     pipeline: PhysicsPipeline,
     integration: IntegrationParameters,
     work: mechanics::Workspace,
+    thermal: thermal::ThermalRuntime,
+    fault: Option<Error>,
 }
 
 impl Twin {
@@ -119,6 +126,7 @@ impl Twin {
             reaction_torque: vec![Vector3::zeros(); nj],
             acceleration: vec![Vector3::zeros(); nb],
             rng: Pcg64::seed_from_u64(seed),
+            thermal: ThermalState::new(&model),
         };
         let mut twin = Self {
             integration: world::integration_parameters(&model),
@@ -126,6 +134,8 @@ impl Twin {
             readings: vec![Reading::default(); model.sensors.len()],
             inputs: model.inputs.iter().map(|i| i.default).collect(),
             pipeline: PhysicsPipeline::new(),
+            thermal: thermal::ThermalRuntime::new(&model, &crate::thermal::Backend::Cpu)?,
+            fault: None,
             model,
             params,
             state,
@@ -217,7 +227,16 @@ impl Twin {
             && state.joint_position.len() == m.joints.len()
             && state.drive_torque.len() == m.drives.len()
             && state.tunables.bias.len() == m.sensors.len()
-            && state.tunables.load_scale.len() == m.loads.len();
+            && state.tunables.load_scale.len() == m.loads.len()
+            && state.thermal.nodes.len() == m.thermal.nodes.len()
+            && state.thermal.pending.len() == m.thermal.heats.len()
+            && state
+                .thermal
+                .grids
+                .iter()
+                .zip(&m.thermal.grids)
+                .all(|(f, g)| f.len() == g.cells())
+            && state.thermal.grids.len() == m.thermal.grids.len();
         if !fits {
             return Err(Error::State(format!(
                 "the state does not belong to model `{}`",
@@ -231,7 +250,7 @@ impl Twin {
         self.work.refresh_inertia(&self.model, &self.state.tunables);
         self.read_kinematics();
         self.pipeline = PhysicsPipeline::new();
-        Ok(())
+        self.upload_fields()
     }
 
     /// The latest reading of every sensor, in model order.
@@ -265,11 +284,28 @@ impl Twin {
         self.state.world.kinematics(b).position
     }
 
-    /// Advances one mechanical step of `dt_mech`, then samples the sensors that are due.
-    /// Returns whether any sensor sampled.
+    /// Advances one mechanical step of `dt_mech` (and the thermal part when a thermal step is
+    /// due), then samples the sensors that are due. Returns whether any sensor sampled.
+    ///
+    /// A failure of the GPU backend stops the thermal part and is kept for
+    /// [`Twin::take_fault`].
     pub fn step(&mut self) -> bool {
         self.step_mechanics();
+        if !self.model.thermal.is_empty() {
+            self.accumulate_heat();
+            let every = self.model.thermal.steps_per_update;
+            if self.fault.is_none() && self.state.steps.is_multiple_of(every) {
+                if let Err(e) = self.step_thermal() {
+                    self.fault = Some(e);
+                }
+            }
+        }
         self.sample_sensors()
+    }
+
+    /// The error that stopped the thermal part, if any (a GPU failure); taking it clears it.
+    pub fn take_fault(&mut self) -> Option<Error> {
+        self.fault.take()
     }
 
     /// Steps until the simulated time reaches `t` s (to within half a step).
@@ -328,6 +364,13 @@ impl Twin {
                     .bearing_force(b, &st.reaction_force[j], &st.reaction_torque[j])
                     .norm()
             }
+            SensorKind::Temperature(of) => st.thermal.temperature(&self.model, of),
+            SensorKind::ThermalGrowth {
+                of,
+                alpha,
+                length,
+                reference,
+            } => alpha * length * (st.thermal.temperature(&self.model, of) - reference),
         }
     }
 }

@@ -1,0 +1,179 @@
+//! The CPU grid stepper: rayon over planes of all members, the reference implementation.
+
+use rayon::prelude::*;
+
+use super::grid::{Grid, Tables};
+use super::stepper::GridStepper;
+use crate::error::Result;
+
+/// Below this many node updates per sub-step the stepper stays on the calling thread (rayon's
+/// fork-join costs more than it saves on small grids).
+const PARALLEL_THRESHOLD: usize = 1 << 15;
+
+/// Steps the grids of `members` instances of one [`Grid`] on the CPU.
+pub struct CpuStepper {
+    grid: Grid,
+    members: usize,
+    field: Vec<f32>,
+    scratch: Vec<f32>,
+    cond: Vec<f32>,
+    tables: Option<(f64, Tables)>,
+}
+
+impl CpuStepper {
+    /// A stepper for `members` copies of `grid`, all at the initial temperature, all conditions
+    /// zero (insulated, no sources).
+    pub fn new(grid: &Grid, members: usize) -> Self {
+        let cells = grid.cells() * members;
+        Self {
+            grid: grid.clone(),
+            members,
+            field: vec![0.0; cells],
+            scratch: vec![0.0; cells],
+            cond: vec![0.0; grid.condition_len() * members],
+            tables: None,
+        }
+    }
+
+    fn tables(&mut self, dt: f64) -> &Tables {
+        if self.tables.as_ref().is_none_or(|(d, _)| *d != dt) {
+            self.tables = Some((dt, self.grid.tables(dt)));
+        }
+        &self.tables.as_ref().expect("set above").1
+    }
+
+    /// One explicit sub-step of every member, `field` → `scratch`, then swap.
+    fn substep(&mut self, dt: f64) {
+        self.tables(dt);
+        let (grid, tables) = (&self.grid, &self.tables.as_ref().expect("set").1);
+        let [nx, ny, nz] = grid.n;
+        let plane = nx * ny;
+        let cells = grid.cells();
+        let clen = grid.condition_len();
+        let (field, cond) = (&self.field, &self.cond);
+        let work = |(p, out): (usize, &mut [f32])| {
+            let member = p / nz;
+            let k = p % nz;
+            let t = &field[member * cells..(member + 1) * cells];
+            let c = &cond[member * clen..(member + 1) * clen];
+            update_plane(grid, tables, c, t, k, out);
+        };
+        if cells * self.members >= PARALLEL_THRESHOLD {
+            self.scratch.par_chunks_mut(plane).enumerate().for_each(work);
+        } else {
+            self.scratch.chunks_mut(plane).enumerate().for_each(work);
+        }
+        std::mem::swap(&mut self.field, &mut self.scratch);
+    }
+}
+
+/// Whether row `(j, k)` can take the branch-free interior loop.
+fn fast_row(grid: &Grid, j: usize, k: usize) -> bool {
+    let [nx, ny, nz] = grid.n;
+    nx >= 3
+        && grid.materials.len() == 1
+        && (1..ny - 1).contains(&j)
+        && nz >= 3
+        && (1..nz - 1).contains(&k)
+        && !grid
+            .sources
+            .iter()
+            .any(|(b, _)| b.lo[1] <= j && j <= b.hi[1] && b.lo[2] <= k && k <= b.hi[2])
+}
+
+/// Updates plane `k` of one member into `out`.
+fn update_plane(grid: &Grid, tables: &Tables, cond: &[f32], t: &[f32], k: usize, out: &mut [f32]) {
+    let [nx, ny, _] = grid.n;
+    let plane = nx * ny;
+    for j in 0..ny {
+        let row = k * plane + j * nx;
+        let out_row = &mut out[j * nx..(j + 1) * nx];
+        if fast_row(grid, j, k) {
+            let [cx, cy, cz] = [tables.coef[0], tables.coef[1], tables.coef[2]];
+            let m = nx - 2;
+            let centre = &t[row + 1..row + 1 + m];
+            let west = &t[row..row + m];
+            let east = &t[row + 2..row + 2 + m];
+            let south = &t[row - nx + 1..row - nx + 1 + m];
+            let north = &t[row + nx + 1..row + nx + 1 + m];
+            let below = &t[row - plane + 1..row - plane + 1 + m];
+            let above = &t[row + plane + 1..row + plane + 1 + m];
+            let dst = &mut out_row[1..1 + m];
+            for i in 0..m {
+                let tc = centre[i];
+                let lap = cx * (west[i] - tc)
+                    + cx * (east[i] - tc)
+                    + (cy * (south[i] - tc) + cy * (north[i] - tc))
+                    + (cz * (below[i] - tc) + cz * (above[i] - tc));
+                dst[i] = tc + lap;
+            }
+            out_row[0] = grid.update_node(tables, cond, t, row);
+            out_row[nx - 1] = grid.update_node(tables, cond, t, row + nx - 1);
+        } else {
+            for (i, o) in out_row.iter_mut().enumerate() {
+                *o = grid.update_node(tables, cond, t, row + i);
+            }
+        }
+    }
+}
+
+impl GridStepper for CpuStepper {
+    fn backend(&self) -> String {
+        "cpu".into()
+    }
+
+    fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    fn members(&self) -> usize {
+        self.members
+    }
+
+    fn write_field(&mut self, member: usize, field: &[f32]) -> Result<()> {
+        let cells = self.grid.cells();
+        self.field[member * cells..(member + 1) * cells].copy_from_slice(field);
+        Ok(())
+    }
+
+    fn read_field(&mut self, member: usize, out: &mut [f32]) -> Result<()> {
+        let cells = self.grid.cells();
+        out.copy_from_slice(&self.field[member * cells..(member + 1) * cells]);
+        Ok(())
+    }
+
+    fn set_conditions(&mut self, member: usize, cond: &[f32]) {
+        let n = self.grid.condition_len();
+        self.cond[member * n..(member + 1) * n].copy_from_slice(cond);
+    }
+
+    fn advance(&mut self, dt: f64, inflow: &mut [f64]) -> Result<usize> {
+        let (n, dt_sub) = self.grid.substeps(dt, &self.cond);
+        let cells = self.grid.cells();
+        let clen = self.grid.condition_len();
+        let flows = !self.grid.boundaries.is_empty();
+        for _ in 0..n {
+            if flows {
+                for (m, acc) in inflow.iter_mut().enumerate() {
+                    let t = &self.field[m * cells..(m + 1) * cells];
+                    let c = &self.cond[m * clen..(m + 1) * clen];
+                    *acc += self.grid.boundary_inflow(c, t) * dt_sub;
+                }
+            }
+            self.substep(dt_sub);
+        }
+        Ok(n)
+    }
+
+    fn observe(&mut self, out: &mut [f64]) -> Result<()> {
+        let cells = self.grid.cells();
+        let no = self.grid.observables.len();
+        for m in 0..self.members {
+            let t = &self.field[m * cells..(m + 1) * cells];
+            for (o, obs) in self.grid.observables.iter().enumerate() {
+                out[m * no + o] = self.grid.observe(obs, t);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,567 @@
+//! The GPU grid stepper: the WGSL kernels in `shaders/` run through wgpu, all members of an
+//! ensemble in one dispatch per sub-step.
+//!
+//! Buffers: a uniform block of dimensions and offsets ([`Dims`]); one read-only `u32` buffer of
+//! model constants (coefficient tables as f32 bits, source boxes, packed material ids, face
+//! boundary ids, observables); the members' condition tables; two field buffers used
+//! ping-pong; and small output buffers for the boundary inflow and the observables. Nothing is
+//! allocated while stepping except command buffers.
+
+use std::sync::Arc;
+
+use bytemuck::{Pod, Zeroable};
+use wgpu::util::DeviceExt;
+
+use super::grid::{Grid, Observable};
+use super::stepper::GridStepper;
+use crate::error::{Error, Result};
+
+/// The kernels: shared declarations, the diffusion step, and the reductions.
+pub const SHADER: &str = concat!(
+    include_str!("../../../shaders/grid_common.wgsl"),
+    include_str!("../../../shaders/heat_step.wgsl"),
+    include_str!("../../../shaders/grid_reduce.wgsl"),
+);
+
+const WORKGROUP: u32 = 256;
+/// Sub-steps encoded per submission.
+const SUBSTEPS_PER_SUBMIT: usize = 512;
+
+/// A wgpu device and queue, created once and shared by every GPU stepper.
+pub struct GpuContext {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    layout: wgpu::BindGroupLayout,
+    step: wgpu::ComputePipeline,
+    inflow: wgpu::ComputePipeline,
+    observe: wgpu::ComputePipeline,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GpuContext({})", self.describe())
+    }
+}
+
+impl GpuContext {
+    /// Opens the highest-performance adapter wgpu finds (any backend) and compiles the kernels.
+    /// Fails with a readable message when there is none.
+    pub fn new() -> Result<Arc<Self>> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            force_fallback_adapter: false,
+            compatible_surface: None,
+            apply_limit_buckets: false,
+        }))
+        .map_err(|e| Error::Gpu(format!("no GPU adapter: {e}")))?;
+        Self::from_adapter(&adapter)
+    }
+
+    /// Opens a device on `adapter` and compiles the kernels (for callers that pick the adapter).
+    pub fn from_adapter(adapter: &wgpu::Adapter) -> Result<Arc<Self>> {
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("machine-twin"),
+            required_features: wgpu::Features::empty(),
+            required_limits: wgpu::Limits {
+                max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
+                max_buffer_size: limits.max_buffer_size,
+                ..wgpu::Limits::default()
+            },
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Gpu(format!("cannot open a device on {}: {e}", info.name)))?;
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("grid kernels"),
+            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
+        });
+        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let storage = |read_only| wgpu::BufferBindingType::Storage { read_only };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("grid"),
+            entries: &[
+                entry(0, wgpu::BufferBindingType::Uniform),
+                entry(1, storage(true)),
+                entry(2, storage(true)),
+                entry(3, storage(true)),
+                entry(4, storage(false)),
+                entry(5, storage(false)),
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("grid"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = |name| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(name),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        Ok(Arc::new(Self {
+            step: pipeline("heat_step"),
+            inflow: pipeline("boundary_inflow"),
+            observe: pipeline("observe"),
+            layout,
+            device,
+            queue,
+            info,
+        }))
+    }
+
+    /// The adapter's description.
+    pub fn info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// Whether the adapter is a software rasteriser (lavapipe, llvmpipe, WARP).
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// "NAME (backend, device type)".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({:?}, {:?})",
+            self.info.name, self.info.backend, self.info.device_type
+        )
+    }
+
+    fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Gpu(format!("device poll failed: {e}")))
+    }
+
+    /// Copies `size` bytes of `src` back to the host.
+    fn read_back(&self, src: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read back"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        enc.copy_buffer_to_buffer(src, offset, &staging, 0, size);
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|e| Error::Gpu(format!("read-back lost: {e}")))?
+            .map_err(|e| Error::Gpu(format!("read-back failed: {e}")))?;
+        let bytes = staging
+            .get_mapped_range(..)
+            .map_err(|e| Error::Gpu(format!("read-back map failed: {e}")))?
+            .to_vec();
+        staging.unmap();
+        Ok(bytes)
+    }
+}
+
+/// The uniform block; mirrors `struct Dims` in `shaders/grid_common.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct Dims {
+    n: [u32; 3],
+    cells: u32,
+    members: u32,
+    nm: u32,
+    n_bc: u32,
+    n_src: u32,
+    cond_len: u32,
+    off_coef: u32,
+    off_cap: u32,
+    off_face: u32,
+    off_src: u32,
+    off_mat: u32,
+    off_obs: u32,
+    n_obs: u32,
+    face: [u32; 6],
+    face_total: u32,
+    row_threads: u32,
+    dt_sub: f32,
+    pad: [u32; 3],
+}
+
+/// Steps the grids of `members` instances of one [`Grid`] on a GPU.
+pub struct GpuStepper {
+    ctx: Arc<GpuContext>,
+    grid: Grid,
+    members: usize,
+    dims: Dims,
+    static_words: Vec<u32>,
+    uniform: wgpu::Buffer,
+    stat: wgpu::Buffer,
+    cond: wgpu::Buffer,
+    cond_host: Vec<f32>,
+    cond_dirty: bool,
+    fields: [wgpu::Buffer; 2],
+    inflow: wgpu::Buffer,
+    obs: wgpu::Buffer,
+    /// Bind groups: step reading field 0 / field 1; observe reading field 0 / field 1.
+    step_groups: [wgpu::BindGroup; 2],
+    observe_groups: [wgpu::BindGroup; 2],
+    /// Which field buffer holds the current temperatures.
+    current: usize,
+    /// Sub-step length the coefficient tables were built for.
+    tables_dt: f64,
+    dispatch: (u32, u32),
+}
+
+impl GpuStepper {
+    /// A stepper for `members` copies of `grid` on `ctx`, at the initial temperature, with zero
+    /// conditions.
+    pub fn new(ctx: &Arc<GpuContext>, grid: &Grid, members: usize) -> Result<Self> {
+        let d = &ctx.device;
+        let cells = grid.cells();
+        let total = cells * members;
+        let field_bytes = (total * 4) as u64;
+        let max = ctx.device.limits().max_storage_buffer_binding_size as u64;
+        if field_bytes > max {
+            return Err(Error::Gpu(format!(
+                "{members} members of grid `{}` need {field_bytes} bytes per field; the device allows {max}",
+                grid.name
+            )));
+        }
+        let (static_words, mut dims) = static_layout(grid, members);
+        let groups = total.div_ceil(WORKGROUP as usize) as u32;
+        let gx = groups.min(32768);
+        let gy = groups.div_ceil(gx);
+        dims.row_threads = gx * WORKGROUP;
+        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+        let uniform = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("dims"),
+            contents: bytemuck::bytes_of(&dims),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        });
+        let stat = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("constants"),
+            contents: bytemuck::cast_slice(&static_words),
+            usage: storage,
+        });
+        let cond_host = vec![0.0f32; (grid.condition_len() * members).max(1)];
+        let cond = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("conditions"),
+            contents: bytemuck::cast_slice(&cond_host),
+            usage: storage,
+        });
+        let field = |label| {
+            d.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: field_bytes.max(4),
+                usage: storage | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: true,
+            })
+        };
+        let fields = [field("field a"), field("field b")];
+        for f in &fields {
+            f.unmap(); // zero-initialised: the initial temperature
+        }
+        let small = |label, n: usize| {
+            d.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: (n.max(1) * 4) as u64,
+                usage: storage | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            })
+        };
+        let inflow = small("inflow", members);
+        let obs = small("observables", members * grid.observables.len());
+        let group = |t_in: &wgpu::Buffer, t_out: &wgpu::Buffer, aux: &wgpu::Buffer| {
+            let entries: Vec<wgpu::BindGroupEntry> = [&uniform, &stat, &cond, t_in, t_out, aux]
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: b.as_entire_binding(),
+                })
+                .collect();
+            d.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &ctx.layout,
+                entries: &entries,
+            })
+        };
+        let step_groups = [
+            group(&fields[0], &fields[1], &inflow),
+            group(&fields[1], &fields[0], &inflow),
+        ];
+        let observe_groups = [
+            group(&fields[0], &fields[1], &obs),
+            group(&fields[1], &fields[0], &obs),
+        ];
+        Ok(Self {
+            ctx: Arc::clone(ctx),
+            grid: grid.clone(),
+            members,
+            dims,
+            static_words,
+            uniform,
+            stat,
+            cond,
+            cond_host,
+            cond_dirty: false,
+            fields,
+            inflow,
+            obs,
+            step_groups,
+            observe_groups,
+            current: 0,
+            tables_dt: f64::NAN,
+            dispatch: (gx, gy),
+        })
+    }
+
+    /// Rebuilds the coefficient tables for sub-step `dt` and uploads them.
+    fn set_substep(&mut self, dt: f64) {
+        if dt == self.tables_dt {
+            return;
+        }
+        let t = self.grid.tables(dt);
+        let words = &mut self.static_words;
+        let at = |o: u32| o as usize;
+        for (i, v) in t.coef.iter().enumerate() {
+            words[at(self.dims.off_coef) + i] = v.to_bits();
+        }
+        for (i, v) in t.cap.iter().enumerate() {
+            words[at(self.dims.off_cap) + i] = v.to_bits();
+        }
+        for (i, v) in t.face.iter().enumerate() {
+            words[at(self.dims.off_face) + i] = v.to_bits();
+        }
+        let end = at(self.dims.off_face) + 6;
+        self.ctx.queue.write_buffer(
+            &self.stat,
+            0,
+            bytemuck::cast_slice(&self.static_words[..end]),
+        );
+        self.dims.dt_sub = dt as f32;
+        self.ctx
+            .queue
+            .write_buffer(&self.uniform, 0, bytemuck::bytes_of(&self.dims));
+        self.tables_dt = dt;
+    }
+
+    fn field_range(&self, member: usize) -> (u64, u64) {
+        let bytes = (self.grid.cells() * 4) as u64;
+        (member as u64 * bytes, bytes)
+    }
+}
+
+/// Lays out the model constants of `grid` and the matching dimensions block.
+fn static_layout(grid: &Grid, members: usize) -> (Vec<u32>, Dims) {
+    let nm = grid.materials.len();
+    let mut w: Vec<u32> = Vec::new();
+    let off_coef = w.len() as u32;
+    w.resize(w.len() + 3 * nm * nm, 0);
+    let off_cap = w.len() as u32;
+    w.resize(w.len() + nm, 0);
+    let off_face = w.len() as u32;
+    w.resize(w.len() + 3, 0);
+    w.extend(grid.h.iter().map(|h| (*h as f32).to_bits()));
+    let off_src = w.len() as u32;
+    for (b, _) in &grid.sources {
+        w.extend(b.lo.iter().chain(&b.hi).map(|&x| x as u32));
+    }
+    let off_mat = w.len() as u32;
+    if nm > 1 {
+        for chunk in grid.material_of.chunks(4) {
+            let mut word = 0u32;
+            for (i, &m) in chunk.iter().enumerate() {
+                word |= (m as u32) << (8 * i);
+            }
+            w.push(word);
+        }
+    }
+    let mut face = [0u32; 6];
+    let face_start = w.len();
+    for (f, slot) in face.iter_mut().enumerate() {
+        *slot = (face_start + grid.face_offset[f]) as u32;
+    }
+    w.extend(&grid.face_bc);
+    let off_obs = w.len() as u32;
+    for o in &grid.observables {
+        let mut rec = [0u32; 8];
+        match o {
+            Observable::Probe(x) => {
+                for a in 0..3 {
+                    rec[1 + a] = (x[a] as f32).to_bits();
+                }
+            }
+            Observable::Mean(b) => {
+                rec[0] = 1;
+                for a in 0..3 {
+                    rec[1 + a] = b.lo[a] as u32;
+                    rec[4 + a] = b.hi[a] as u32;
+                }
+            }
+        }
+        w.extend(rec);
+    }
+    if w.is_empty() {
+        w.push(0);
+    }
+    let dims = Dims {
+        n: grid.n.map(|x| x as u32),
+        cells: grid.cells() as u32,
+        members: members as u32,
+        nm: nm as u32,
+        n_bc: grid.boundaries.len() as u32,
+        n_src: grid.sources.len() as u32,
+        cond_len: grid.condition_len() as u32,
+        off_coef,
+        off_cap,
+        off_face,
+        off_src,
+        off_mat,
+        off_obs,
+        n_obs: grid.observables.len() as u32,
+        face,
+        face_total: grid.face_offset[6] as u32,
+        row_threads: 0,
+        dt_sub: 0.0,
+        pad: [0; 3],
+    };
+    (w, dims)
+}
+
+impl GridStepper for GpuStepper {
+    fn backend(&self) -> String {
+        format!("gpu: {}", self.ctx.describe())
+    }
+
+    fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    fn members(&self) -> usize {
+        self.members
+    }
+
+    fn write_field(&mut self, member: usize, field: &[f32]) -> Result<()> {
+        let (offset, _) = self.field_range(member);
+        self.ctx.queue.write_buffer(
+            &self.fields[self.current],
+            offset,
+            bytemuck::cast_slice(field),
+        );
+        Ok(())
+    }
+
+    fn read_field(&mut self, member: usize, out: &mut [f32]) -> Result<()> {
+        let (offset, size) = self.field_range(member);
+        let bytes = self
+            .ctx
+            .read_back(&self.fields[self.current], offset, size)?;
+        out.copy_from_slice(bytemuck::cast_slice(&bytes));
+        Ok(())
+    }
+
+    fn set_conditions(&mut self, member: usize, cond: &[f32]) {
+        let n = self.grid.condition_len();
+        self.cond_host[member * n..(member + 1) * n].copy_from_slice(cond);
+        self.cond_dirty = true;
+    }
+
+    fn advance(&mut self, dt: f64, inflow: &mut [f64]) -> Result<usize> {
+        let (n, dt_sub) = self.grid.substeps(dt, &self.cond_host);
+        self.set_substep(dt_sub);
+        if self.cond_dirty {
+            self.ctx
+                .queue
+                .write_buffer(&self.cond, 0, bytemuck::cast_slice(&self.cond_host));
+            self.cond_dirty = false;
+        }
+        let flows = !self.grid.boundaries.is_empty();
+        if flows {
+            let zeros = vec![0u8; self.members * 4];
+            self.ctx.queue.write_buffer(&self.inflow, 0, &zeros);
+        }
+        let mut left = n;
+        while left > 0 {
+            let batch = left.min(SUBSTEPS_PER_SUBMIT);
+            let mut enc = self
+                .ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+                for _ in 0..batch {
+                    let group = &self.step_groups[self.current];
+                    pass.set_bind_group(0, group, &[]);
+                    if flows {
+                        pass.set_pipeline(&self.ctx.inflow);
+                        pass.dispatch_workgroups(self.members as u32, 1, 1);
+                    }
+                    pass.set_pipeline(&self.ctx.step);
+                    pass.dispatch_workgroups(self.dispatch.0, self.dispatch.1, 1);
+                    self.current = 1 - self.current;
+                }
+            }
+            self.ctx.queue.submit([enc.finish()]);
+            left -= batch;
+        }
+        if flows {
+            let bytes = self
+                .ctx
+                .read_back(&self.inflow, 0, (self.members * 4) as u64)?;
+            let per_member: &[f32] = bytemuck::cast_slice(&bytes);
+            for (acc, v) in inflow.iter_mut().zip(per_member) {
+                *acc += *v as f64;
+            }
+        } else {
+            self.ctx.wait()?;
+        }
+        Ok(n)
+    }
+
+    fn observe(&mut self, out: &mut [f64]) -> Result<()> {
+        let n_obs = self.grid.observables.len();
+        if n_obs == 0 {
+            return Ok(());
+        }
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            pass.set_pipeline(&self.ctx.observe);
+            pass.set_bind_group(0, &self.observe_groups[self.current], &[]);
+            pass.dispatch_workgroups(n_obs as u32, self.members as u32, 1);
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        let bytes = self
+            .ctx
+            .read_back(&self.obs, 0, (self.members * n_obs * 4) as u64)?;
+        let values: &[f32] = bytemuck::cast_slice(&bytes);
+        for (o, v) in out.iter_mut().zip(values) {
+            *o = *v as f64;
+        }
+        Ok(())
+    }
+}

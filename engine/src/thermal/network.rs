@@ -1,0 +1,88 @@
+//! The lumped network, integrated by backward Euler: stable at any step, and its energy
+//! balance closes exactly (the heat lost is computed from the same end-of-step temperatures
+//! that the solve used).
+
+use super::{End, Thermal};
+
+/// Scratch space for the network solve, sized once.
+#[derive(Debug, Clone)]
+pub struct NetworkWorkspace {
+    matrix: Vec<f64>,
+    rhs: Vec<f64>,
+}
+
+impl NetworkWorkspace {
+    /// Space for `thermal`'s network.
+    pub fn new(thermal: &Thermal) -> Self {
+        let n = thermal.nodes.len();
+        Self {
+            matrix: vec![0.0; n * n],
+            rhs: vec![0.0; n],
+        }
+    }
+
+    /// Advances node temperatures `t` (°C) by `dt` s with node capacities `capacity` (J/K),
+    /// link conductances `conductance` (W/K), ambient temperatures `ambient` (°C) and node heat
+    /// inputs `power` (W). Returns the heat lost to the ambients during the step, J.
+    pub fn step(
+        &mut self,
+        thermal: &Thermal,
+        capacity: &[f64],
+        conductance: &[f64],
+        ambient: &[f64],
+        power: &[f64],
+        t: &mut [f64],
+        dt: f64,
+    ) -> f64 {
+        let n = t.len();
+        if n == 0 {
+            return 0.0;
+        }
+        let (a, b) = (&mut self.matrix, &mut self.rhs);
+        a.iter_mut().for_each(|x| *x = 0.0);
+        for i in 0..n {
+            a[i * n + i] = capacity[i] / dt;
+            b[i] = capacity[i] / dt * t[i] + power[i];
+        }
+        for (l, link) in thermal.links.iter().enumerate() {
+            let g = conductance[l];
+            let i = link.a;
+            a[i * n + i] += g;
+            match link.b {
+                End::Node(j) => {
+                    a[j * n + j] += g;
+                    a[i * n + j] -= g;
+                    a[j * n + i] -= g;
+                }
+                End::Ambient(k) => b[i] += g * ambient[k],
+            }
+        }
+        // Gaussian elimination without pivoting: the matrix is symmetric and strictly
+        // diagonally dominant (capacity/dt > 0 on the diagonal).
+        for p in 0..n {
+            let d = a[p * n + p];
+            for r in p + 1..n {
+                let f = a[r * n + p] / d;
+                if f != 0.0 {
+                    for c in p..n {
+                        a[r * n + c] -= f * a[p * n + c];
+                    }
+                    b[r] -= f * b[p];
+                }
+            }
+        }
+        for p in (0..n).rev() {
+            let s: f64 = (p + 1..n).map(|c| a[p * n + c] * t[c]).sum();
+            t[p] = (b[p] - s) / a[p * n + p];
+        }
+        thermal
+            .links
+            .iter()
+            .enumerate()
+            .map(|(l, link)| match link.b {
+                End::Ambient(k) => conductance[l] * (t[link.a] - ambient[k]) * dt,
+                End::Node(_) => 0.0,
+            })
+            .sum()
+    }
+}

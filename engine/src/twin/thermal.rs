@@ -1,0 +1,243 @@
+//! The twin's thermal half: losses accumulated every mechanical step, the network and grids
+//! advanced every `dt_thermal`, and the feedback into friction.
+
+use serde::{Deserialize, Serialize};
+
+use super::Twin;
+use crate::error::Result;
+use crate::model::{Model, TemperatureOf};
+use crate::params::Tunables;
+use crate::thermal::grid::{BC_WORDS, BoundaryKind};
+use crate::thermal::{Backend, GridStepper, HeatOrigin, HeatTarget, NetworkWorkspace};
+
+/// The thermal part of a twin's [`State`](super::State).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ThermalState {
+    /// Node temperatures in °C.
+    pub nodes: Vec<f64>,
+    /// Grid fields: per node, K above the grid's initial temperature.
+    pub grids: Vec<Vec<f32>>,
+    /// Per grid: its observables (probes, means), K above the initial temperature.
+    pub observations: Vec<Vec<f64>>,
+    /// Per heat source: energy in J produced since the last thermal step.
+    pub pending: Vec<f64>,
+    /// Per joint: multiplier of the viscous coefficient from its lubricant temperature.
+    pub viscous_factor: Vec<f64>,
+    /// The energy account since the start.
+    pub energy: EnergyAccount,
+}
+
+/// Heat bookkeeping in J since the start of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnergyAccount {
+    /// Heat that entered the thermal model from its sources (losses and prescribed powers).
+    pub entered: f64,
+    /// Heat that left to ambients and through convection and flux faces (net).
+    pub lost: f64,
+    /// Whether some heat crossed fixed-temperature grid faces (not accounted).
+    pub unaccounted_fixed_faces: bool,
+}
+
+impl ThermalState {
+    pub(super) fn new(model: &Model) -> Self {
+        let th = &model.thermal;
+        Self {
+            nodes: th.nodes.iter().map(|n| n.initial).collect(),
+            grids: th.grids.iter().map(|g| vec![0.0; g.cells()]).collect(),
+            observations: th
+                .grids
+                .iter()
+                .map(|g| vec![0.0; g.observables.len()])
+                .collect(),
+            pending: vec![0.0; th.heats.len()],
+            viscous_factor: vec![1.0; model.joints.len()],
+            energy: EnergyAccount {
+                unaccounted_fixed_faces: th.grids.iter().any(|g| g.has_fixed()),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Heat stored relative to the initial temperatures, J, with capacities `tunables`.
+    pub fn stored(&self, model: &Model, tunables: &Tunables) -> f64 {
+        let th = &model.thermal;
+        let nodes: f64 = th
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| tunables.capacity[i] * (self.nodes[i] - n.initial))
+            .sum();
+        let grids: f64 = th
+            .grids
+            .iter()
+            .zip(&self.grids)
+            .map(|(g, f)| g.stored_heat(f))
+            .sum();
+        nodes + grids
+    }
+
+    /// A temperature in °C.
+    pub fn temperature(&self, model: &Model, of: TemperatureOf) -> f64 {
+        match of {
+            TemperatureOf::Node(n) => self.nodes[n],
+            TemperatureOf::Grid { grid, observable } => {
+                model.thermal.grids[grid].initial + self.observations[grid][observable]
+            }
+        }
+    }
+}
+
+/// The twin's grid steppers and scratch space.
+pub(crate) struct ThermalRuntime {
+    pub steppers: Vec<Box<dyn GridStepper>>,
+    network: NetworkWorkspace,
+    node_power: Vec<f64>,
+    grid_power: Vec<Vec<f64>>,
+    ambient: Vec<f64>,
+    cond: Vec<Vec<f32>>,
+    inflow: [f64; 1],
+}
+
+impl ThermalRuntime {
+    pub fn new(model: &Model, backend: &Backend) -> Result<Self> {
+        let th = &model.thermal;
+        Ok(Self {
+            steppers: th
+                .grids
+                .iter()
+                .map(|g| backend.stepper(g, 1))
+                .collect::<Result<_>>()?,
+            network: NetworkWorkspace::new(th),
+            node_power: vec![0.0; th.nodes.len()],
+            grid_power: th.grids.iter().map(|g| vec![0.0; g.sources.len()]).collect(),
+            ambient: vec![0.0; th.ambients.len()],
+            cond: th.grids.iter().map(|g| vec![0.0; g.condition_len()]).collect(),
+            inflow: [0.0],
+        })
+    }
+}
+
+impl Twin {
+    /// Adds this step's losses to the pending heat of each source.
+    pub(super) fn accumulate_heat(&mut self) {
+        let model = &self.model;
+        let dt = model.dt_mech;
+        let t = self.state.time;
+        for (h, heat) in model.thermal.heats.iter().enumerate() {
+            let power = match &heat.origin {
+                HeatOrigin::Friction(j) => self.work.friction_power[*j],
+                HeatOrigin::CopperLoss(d) => {
+                    let current = self.state.drive_torque[*d] / self.state.tunables.drive[*d][4];
+                    model.drives[*d].resistance * current * current
+                }
+                HeatOrigin::Power(s) => s.value(t, &self.inputs),
+            };
+            self.state.thermal.pending[h] += heat.fraction * power * dt;
+        }
+    }
+
+    /// Advances the network and the grids by `dt_thermal` with the averaged losses.
+    pub(super) fn step_thermal(&mut self) -> Result<()> {
+        let model = std::sync::Arc::clone(&self.model);
+        let th = &model.thermal;
+        let dt = th.dt;
+        let t = self.state.time;
+        let rt = &mut self.thermal;
+        let st = &mut self.state.thermal;
+        rt.node_power.iter_mut().for_each(|p| *p = 0.0);
+        rt.grid_power.iter_mut().flatten().for_each(|p| *p = 0.0);
+        for (h, heat) in th.heats.iter().enumerate() {
+            let energy = std::mem::take(&mut st.pending[h]);
+            st.energy.entered += energy;
+            match heat.target {
+                HeatTarget::Node(n) => rt.node_power[n] += energy / dt,
+                HeatTarget::Grid { grid, source } => rt.grid_power[grid][source] += energy / dt,
+            }
+        }
+        for (a, amb) in th.ambients.iter().enumerate() {
+            rt.ambient[a] = amb.temperature.value(t, &self.inputs);
+        }
+        let tun = &self.state.tunables;
+        st.energy.lost += rt.network.step(
+            th,
+            &tun.capacity,
+            &tun.conductance,
+            &rt.ambient,
+            &rt.node_power,
+            &mut st.nodes,
+            dt,
+        );
+        for (g, grid) in th.grids.iter().enumerate() {
+            let cond = &mut rt.cond[g];
+            for (b, bc) in grid.boundaries.iter().enumerate() {
+                let words: [f64; BC_WORDS] = match &bc.kind {
+                    BoundaryKind::Insulated => [0.0; 4],
+                    BoundaryKind::Fixed(s) => [1.0, 0.0, s.value(t, &self.inputs) - grid.initial, 0.0],
+                    BoundaryKind::Flux(s) => [0.0, 0.0, 0.0, s.value(t, &self.inputs)],
+                    BoundaryKind::Convection { ambient, .. } => {
+                        [0.0, tun.convection[g][b], rt.ambient[*ambient] - grid.initial, 0.0]
+                    }
+                };
+                for (w, v) in words.iter().enumerate() {
+                    cond[BC_WORDS * b + w] = *v as f32;
+                }
+            }
+            let base = BC_WORDS * grid.boundaries.len();
+            for (s, (_, volume)) in grid.sources.iter().enumerate() {
+                cond[base + s] = (rt.grid_power[g][s] / volume) as f32;
+            }
+            let stepper = &mut rt.steppers[g];
+            stepper.set_conditions(0, cond);
+            rt.inflow[0] = 0.0;
+            stepper.advance(dt, &mut rt.inflow)?;
+            st.energy.lost -= rt.inflow[0];
+            stepper.read_field(0, &mut st.grids[g])?;
+            stepper.observe(&mut st.observations[g])?;
+        }
+        for (j, joint) in model.joints.iter().enumerate() {
+            if let Some((node, beta, reference)) = joint.viscous_temperature {
+                st.viscous_factor[j] = (-beta * (st.nodes[node] - reference)).exp();
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the grids to `backend` (the fields carry over).
+    pub fn set_backend(&mut self, backend: &Backend) -> Result<()> {
+        let mut rt = ThermalRuntime::new(&self.model, backend)?;
+        for (g, s) in rt.steppers.iter_mut().enumerate() {
+            s.write_field(0, &self.state.thermal.grids[g])?;
+        }
+        self.thermal = rt;
+        Ok(())
+    }
+
+    /// Which backend steps the grids (`cpu` or `gpu: ADAPTER`), or `None` without grids.
+    pub fn backend(&self) -> Option<String> {
+        self.thermal.steppers.first().map(|s| s.backend())
+    }
+
+    /// Uploads the state's grid fields into the steppers (after a restore).
+    pub(super) fn upload_fields(&mut self) -> Result<()> {
+        for (g, s) in self.thermal.steppers.iter_mut().enumerate() {
+            s.write_field(0, &self.state.thermal.grids[g])?;
+        }
+        Ok(())
+    }
+
+    /// The thermal state: temperatures and the energy account.
+    pub fn thermal(&self) -> &ThermalState {
+        &self.state.thermal
+    }
+
+    /// The energy balance so far in J: `(entered, stored, lost)`. With every source accounted,
+    /// `entered = stored + lost` up to rounding.
+    pub fn energy_balance(&self) -> (f64, f64, f64) {
+        let th = &self.state.thermal;
+        (
+            th.energy.entered,
+            th.stored(&self.model, &self.state.tunables),
+            th.energy.lost,
+        )
+    }
+}
