@@ -8,6 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use machine_twin::data::{DataTable, InputSeries, Policy, TraceWriter};
 use machine_twin::simulate::{SimulateOptions, simulate as run_simulation};
+use machine_twin::thermal::{BackendChoice, choose};
 use machine_twin::validation::{self, Status};
 use machine_twin::{Error, Model, Result};
 
@@ -34,6 +35,21 @@ pub struct SimulateArgs {
     /// Write the run report (JSON) here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Where the thermal grids run: cpu, gpu, or auto (a hardware GPU when the grids are
+    /// large enough to repay it; says which it took and why).
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    backend: BackendArg,
+}
+
+/// `--backend` values.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    /// The rayon CPU path.
+    Cpu,
+    /// The WGSL kernels on a GPU (an error when none opens).
+    Gpu,
+    /// Choose.
+    Auto,
 }
 
 fn progress_bar(len: u64) -> ProgressBar {
@@ -98,7 +114,17 @@ pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    let choice = match args.backend {
+        BackendArg::Cpu => BackendChoice::Cpu,
+        BackendArg::Gpu => BackendChoice::Gpu,
+        BackendArg::Auto => BackendChoice::Auto,
+    };
+    let (backend, why) = choose(choice, model.thermal.node_updates(1))?;
+    if !model.thermal.grids.is_empty() {
+        eprintln!("thermal grids on {why}");
+    }
     let options = SimulateOptions {
+        backend,
         duration: args.duration,
         inputs,
         sets: args
@@ -151,6 +177,17 @@ pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
             .map(|o| format!(", {} rows → {o}", report.rows))
             .unwrap_or_default()
     );
+    if let Some(th) = &report.thermal {
+        eprintln!(
+            "thermal: {} grid node updates ({:.3e}/s of wall time), heat entered {:.1} J, stored {:.1} J, lost {:.1} J (balance error {:.2e})",
+            th.grid_node_updates,
+            th.grid_node_updates_per_second,
+            th.heat_entered_j,
+            th.heat_stored_j,
+            th.heat_lost_j,
+            th.balance_error
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::data::InputSeries;
 use crate::error::Result;
 use crate::model::Model;
+use crate::thermal::Backend;
 use crate::twin::Twin;
 
 /// What to simulate.
@@ -22,6 +23,8 @@ pub struct SimulateOptions {
     pub sets: Vec<(String, f64)>,
     /// Seed of the sensor noise.
     pub seed: u64,
+    /// Where the thermal grids run.
+    pub backend: Backend,
 }
 
 /// Summary of one sensor's trace.
@@ -68,6 +71,31 @@ pub struct SimulationReport {
     pub parameters: indexmap::IndexMap<String, f64>,
     /// Per-sensor summaries.
     pub sensors: Vec<SensorSummary>,
+    /// The thermal part's figures (absent when the model has none).
+    pub thermal: Option<ThermalSummary>,
+}
+
+/// Thermal figures of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThermalSummary {
+    /// Where the grids ran (`cpu` or `gpu: ADAPTER`; `none` without grids).
+    pub backend: String,
+    /// Thermal step in s.
+    pub dt_thermal: f64,
+    /// Grid node updates (nodes × sub-steps), summed over grids.
+    pub grid_node_updates: u64,
+    /// Grid node updates per wall second of the whole run (mechanics included).
+    pub grid_node_updates_per_second: f64,
+    /// Heat that entered from sources, J.
+    pub heat_entered_j: f64,
+    /// Heat stored above the initial temperatures, J.
+    pub heat_stored_j: f64,
+    /// Heat lost to ambients, J.
+    pub heat_lost_j: f64,
+    /// |entered − stored − lost| / entered (0 when nothing entered).
+    pub balance_error: f64,
+    /// Final temperature of each node, °C, by name.
+    pub node_temperatures: indexmap::IndexMap<String, f64>,
 }
 
 /// Simulates `model` as `options` say, calling `row(time, values)` for every sampling instant
@@ -80,6 +108,7 @@ pub fn simulate(
     mut progress: impl FnMut(f64),
 ) -> Result<SimulationReport> {
     let mut twin = Twin::new(Arc::clone(&model), options.seed);
+    twin.set_backend(&options.backend)?;
     for (path, value) in &options.sets {
         twin.set(path, *value)?;
     }
@@ -131,7 +160,33 @@ pub fn simulate(
     }
     let wall = start.elapsed().as_secs_f64();
     let sim = steps as f64 * dt;
+    let thermal = (!model.thermal.is_empty()).then(|| {
+        let (entered, stored, lost) = twin.energy_balance();
+        let updates = twin.grid_node_updates();
+        ThermalSummary {
+            backend: twin.backend().unwrap_or_else(|| "none".into()),
+            dt_thermal: model.thermal.dt,
+            grid_node_updates: updates,
+            grid_node_updates_per_second: updates as f64 / wall.max(1e-12),
+            heat_entered_j: entered,
+            heat_stored_j: stored,
+            heat_lost_j: lost,
+            balance_error: if entered > 0.0 {
+                (entered - stored - lost).abs() / entered
+            } else {
+                0.0
+            },
+            node_temperatures: model
+                .thermal
+                .nodes
+                .iter()
+                .zip(&twin.thermal().nodes)
+                .map(|(n, t)| (n.name.clone(), *t))
+                .collect(),
+        }
+    });
     Ok(SimulationReport {
+        thermal,
         model: model.name.clone(),
         sim_seconds: sim,
         wall_seconds: wall,

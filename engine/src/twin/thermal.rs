@@ -96,6 +96,8 @@ pub(crate) struct ThermalRuntime {
     ambient: Vec<f64>,
     cond: Vec<Vec<f32>>,
     inflow: [f64; 1],
+    /// Grid node updates so far (nodes × sub-steps).
+    node_updates: u64,
 }
 
 impl ThermalRuntime {
@@ -113,6 +115,7 @@ impl ThermalRuntime {
             ambient: vec![0.0; th.ambients.len()],
             cond: th.grids.iter().map(|g| vec![0.0; g.condition_len()]).collect(),
             inflow: [0.0],
+            node_updates: 0,
         })
     }
 }
@@ -189,7 +192,8 @@ impl Twin {
             let stepper = &mut rt.steppers[g];
             stepper.set_conditions(0, cond);
             rt.inflow[0] = 0.0;
-            stepper.advance(dt, &mut rt.inflow)?;
+            let substeps = stepper.advance(dt, &mut rt.inflow)?;
+            rt.node_updates += (substeps * grid.cells()) as u64;
             st.energy.lost -= rt.inflow[0];
             stepper.read_field(0, &mut st.grids[g])?;
             stepper.observe(&mut st.observations[g])?;
@@ -205,11 +209,17 @@ impl Twin {
     /// Moves the grids to `backend` (the fields carry over).
     pub fn set_backend(&mut self, backend: &Backend) -> Result<()> {
         let mut rt = ThermalRuntime::new(&self.model, backend)?;
+        rt.node_updates = self.thermal.node_updates;
         for (g, s) in rt.steppers.iter_mut().enumerate() {
             s.write_field(0, &self.state.thermal.grids[g])?;
         }
         self.thermal = rt;
         Ok(())
+    }
+
+    /// Grid node updates (nodes × sub-steps) this twin has made.
+    pub fn grid_node_updates(&self) -> u64 {
+        self.thermal.node_updates
     }
 
     /// Which backend steps the grids (`cpu` or `gpu: ADAPTER`), or `None` without grids.
