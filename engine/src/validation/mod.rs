@@ -6,6 +6,7 @@
 
 mod analytic;
 mod mechanics;
+mod thermal;
 
 use std::path::{Path, PathBuf};
 
@@ -174,6 +175,12 @@ pub fn kinds() -> Vec<(&'static str, CaseFn)> {
         ("rundown", mechanics::rundown_case),
         ("static_reactions", mechanics::static_reactions_case),
         ("determinism", mechanics::determinism_case),
+        ("lumped_cooling", thermal::lumped_cooling_case),
+        ("semi_infinite", thermal::semi_infinite_case),
+        ("plane_wall", thermal::plane_wall_case),
+        ("nafems_t4", thermal::nafems_t4_case),
+        ("steady_block", thermal::steady_block_case),
+        ("energy_balance", thermal::energy_balance_case),
     ]
 }
 
