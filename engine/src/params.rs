@@ -136,18 +136,33 @@ pub(crate) fn resolve(model: &Model, path: &str) -> Result<ParamTarget> {
             }
         }
         ["thermal", "node", name, "capacity"] => ParamTarget::ThermalCapacity(find(
-            model.thermal.nodes.iter().map(|n| n.name.as_str()).collect(),
+            model
+                .thermal
+                .nodes
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect(),
             "thermal node",
             name,
         )?),
         ["thermal", "link", name, "conductance"] => ParamTarget::ThermalConductance(find(
-            model.thermal.links.iter().map(|l| l.name.as_str()).collect(),
+            model
+                .thermal
+                .links
+                .iter()
+                .map(|l| l.name.as_str())
+                .collect(),
             "thermal link",
             name,
         )?),
         ["thermal", "grid", grid, "boundary", name, "h"] => {
             let g = find(
-                model.thermal.grids.iter().map(|g| g.name.as_str()).collect(),
+                model
+                    .thermal
+                    .grids
+                    .iter()
+                    .map(|g| g.name.as_str())
+                    .collect(),
                 "grid",
                 grid,
             )?;
@@ -158,7 +173,9 @@ pub(crate) fn resolve(model: &Model, path: &str) -> Result<ParamTarget> {
                 name,
             )?;
             if !matches!(bounds[b].kind, BoundaryKind::Convection { .. }) {
-                return Err(err(format!("boundary `{name}` is not a convection boundary")));
+                return Err(err(format!(
+                    "boundary `{name}` is not a convection boundary"
+                )));
             }
             ParamTarget::GridConvection(g, b)
         }

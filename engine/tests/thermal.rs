@@ -116,7 +116,9 @@ fn gpu_kernels_match_the_cpu_twin() {
         cpu.set_conditions(m, &c);
         gpu.set_conditions(m, &c);
         // A non-uniform start exercises every neighbour term.
-        let start: Vec<f32> = (0..grid.cells()).map(|i| ((i * 7919 + m) % 23) as f32 * 0.5).collect();
+        let start: Vec<f32> = (0..grid.cells())
+            .map(|i| ((i * 7919 + m) % 23) as f32 * 0.5)
+            .collect();
         cpu.write_field(m, &start).unwrap();
         gpu.write_field(m, &start).unwrap();
     }
@@ -127,7 +129,10 @@ fn gpu_kernels_match_the_cpu_twin() {
         let n = gpu.advance(0.5, &mut in_gpu).unwrap();
         assert!(n >= 1);
     }
-    assert!(substeps > 20, "the step must be sub-divided ({substeps} sub-steps)");
+    assert!(
+        substeps > 20,
+        "the step must be sub-divided ({substeps} sub-steps)"
+    );
     let cells = grid.cells();
     let (mut a, mut b) = (vec![0.0; cells], vec![0.0; cells]);
     let mut worst = 0.0f32;
@@ -141,10 +146,18 @@ fn gpu_kernels_match_the_cpu_twin() {
         }
         // Stated tolerance: 1e-4 K (f32 rounding differences, e.g. fused multiply-adds).
         let rel = (in_cpu[m] - in_gpu[m]).abs() / in_cpu[m].abs().max(1.0);
-        assert!(rel < 1e-4, "member {m}: boundary inflow {} (cpu) vs {} (gpu)", in_cpu[m], in_gpu[m]);
+        assert!(
+            rel < 1e-4,
+            "member {m}: boundary inflow {} (cpu) vs {} (gpu)",
+            in_cpu[m],
+            in_gpu[m]
+        );
     }
     eprintln!("diffusion step: worst |cpu − gpu| = {worst:e} K after {substeps} sub-steps");
-    assert!(worst < 1e-4, "diffusion step: cpu and gpu differ by {worst} K");
+    assert!(
+        worst < 1e-4,
+        "diffusion step: cpu and gpu differ by {worst} K"
+    );
 
     let no = grid.observables.len();
     let (mut oa, mut ob) = (vec![0.0; members * no], vec![0.0; members * no]);
@@ -161,14 +174,20 @@ fn gpu_and_cpu_twins_agree_through_the_engine() {
     let model = Model::from_toml(PARITY_MODEL, "<parity>").unwrap();
     let mut cpu = Twin::new(Arc::clone(&model), 1);
     let mut gpu = Twin::new(model, 1);
-    gpu.set_backend(&machine_twin::thermal::Backend::Gpu(ctx)).unwrap();
+    gpu.set_backend(&machine_twin::thermal::Backend::Gpu(ctx))
+        .unwrap();
     assert!(gpu.backend().unwrap().starts_with("gpu"));
     cpu.advance_to(20.0);
     gpu.advance_to(20.0);
     assert!(gpu.take_fault().is_none());
     for (a, b) in cpu.readings().iter().zip(gpu.readings()) {
         let tol = 1e-4 * a.value.abs().max(1.0);
-        assert!((a.value - b.value).abs() < tol, "cpu {} vs gpu {}", a.value, b.value);
+        assert!(
+            (a.value - b.value).abs() < tol,
+            "cpu {} vs gpu {}",
+            a.value,
+            b.value
+        );
     }
     let (e_cpu, e_gpu) = (cpu.energy_balance(), gpu.energy_balance());
     assert!((e_cpu.0 - e_gpu.0).abs() < 1e-9 * e_cpu.0);
@@ -178,12 +197,18 @@ fn gpu_and_cpu_twins_agree_through_the_engine() {
 #[test]
 fn grid_energy_balance_closes() {
     // Convection, flux and volumetric sources only (fixed faces are not accounted).
-    let src = PARITY_MODEL.replace("kind = \"fixed\"\ntemperature = 25.0", "kind = \"flux\"\nflux = -500.0");
+    let src = PARITY_MODEL.replace(
+        "kind = \"fixed\"\ntemperature = 25.0",
+        "kind = \"flux\"\nflux = -500.0",
+    );
     let model = Model::from_toml(&src, "<balance>").unwrap();
     let mut twin = Twin::new(model, 1);
     twin.advance_to(600.0);
     let (entered, stored, lost) = twin.energy_balance();
     assert!(entered > 1e4);
     let error = (entered - stored - lost).abs() / entered;
-    assert!(error < 1e-3, "entered {entered} J, stored {stored} J, lost {lost} J: error {error}");
+    assert!(
+        error < 1e-3,
+        "entered {entered} J, stored {stored} J, lost {lost} J: error {error}"
+    );
 }

@@ -345,13 +345,24 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
         let beta = cx.finite(&p("temperature_coefficient"), f.temperature_coefficient)?;
         let reference = cx.finite(
             &p("reference_temperature"),
-            f.reference_temperature.unwrap_or(super::DEFAULT_TEMPERATURE),
+            f.reference_temperature
+                .unwrap_or(super::DEFAULT_TEMPERATURE),
         )?;
         if let Some(node) = &f.temperature_node {
-            let n = thermal.nodes.iter().position(|x| &x.name == node).ok_or_else(|| {
-                cx.err(&p("temperature_node"), format!("no thermal node named `{node}`"))
-            })?;
-            let ji = joints.iter().position(|x| &x.name == name).expect("compiled above");
+            let n = thermal
+                .nodes
+                .iter()
+                .position(|x| &x.name == node)
+                .ok_or_else(|| {
+                    cx.err(
+                        &p("temperature_node"),
+                        format!("no thermal node named `{node}`"),
+                    )
+                })?;
+            let ji = joints
+                .iter()
+                .position(|x| &x.name == name)
+                .expect("compiled above");
             joints[ji].viscous_temperature = Some((n, beta, reference));
         } else if beta != 0.0 {
             return Err(cx.err(
@@ -621,7 +632,12 @@ fn shape_mass(cx: &Ctx, name: &str, s: &ShapeSpec) -> Result<(f64, Vector3<f64>)
     }
 }
 
-pub(super) fn compile_source(cx: &Ctx, path: &[&str], s: &SourceSpec, inputs: &[Input]) -> Result<Source> {
+pub(super) fn compile_source(
+    cx: &Ctx,
+    path: &[&str],
+    s: &SourceSpec,
+    inputs: &[Input],
+) -> Result<Source> {
     let t = match s {
         SourceSpec::Constant(v) => return Ok(Source::Constant(cx.finite(path, *v)?)),
         SourceSpec::Table(t) => t,

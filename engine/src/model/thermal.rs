@@ -1,11 +1,11 @@
 //! Compilation of the `[thermal]` section.
 
+use super::TemperatureOf;
 use super::compile::Ctx;
 use super::spec::{BoundarySpec, GridSpec, MaterialSpec, RegionSpec, SensorSpec, ThermalSpec};
-use super::TemperatureOf;
-use crate::thermal::grid::Observable;
 use super::{Drive, Input, Joint, JointKind};
 use crate::error::Result;
+use crate::thermal::grid::Observable;
 use crate::thermal::grid::{Boundary, BoundaryKind, FACES, Grid, Material, NodeBox};
 use crate::thermal::{Ambient, End, Heat, HeatOrigin, HeatTarget, Link, Node, Thermal};
 
@@ -41,7 +41,10 @@ pub(super) fn compile_thermal(
     for (name, n) in &spec.node {
         let p = |f: &'static str| ["thermal", "node", name.as_str(), f];
         if ambients.iter().any(|a: &Ambient| &a.name == name) {
-            return Err(cx.err(&p("capacity"), "a node may not share its name with an ambient"));
+            return Err(cx.err(
+                &p("capacity"),
+                "a node may not share its name with an ambient",
+            ));
         }
         nodes.push(Node {
             name: name.clone(),
@@ -49,7 +52,13 @@ pub(super) fn compile_thermal(
             initial: cx.finite(&p("initial"), n.initial.unwrap_or(DEFAULT_TEMPERATURE))?,
         });
     }
-    let node_names = || nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ");
+    let node_names = || {
+        nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut links = Vec::new();
     for (name, l) in &spec.link {
         let p = |f: &'static str| ["thermal", "link", name.as_str(), f];
@@ -100,7 +109,9 @@ pub(super) fn compile_thermal(
                         joints
                             .iter()
                             .position(|x| x.name == *j && x.kind != JointKind::Fixed)
-                            .ok_or_else(|| cx.err(&p("from"), format!("no moving joint named `{j}`")))?,
+                            .ok_or_else(|| {
+                                cx.err(&p("from"), format!("no moving joint named `{j}`"))
+                            })?,
                     ),
                     ["drive", d, "copper_loss"] => HeatOrigin::CopperLoss(
                         drives
@@ -126,15 +137,20 @@ pub(super) fn compile_thermal(
         };
         let fraction = h.fraction.unwrap_or(1.0);
         if !(fraction > 0.0 && fraction <= 1.0) {
-            return Err(cx.err(&p("fraction"), format!("expected a number in (0, 1], got {fraction}")));
+            return Err(cx.err(
+                &p("fraction"),
+                format!("expected a number in (0, 1], got {fraction}"),
+            ));
         }
         let target = match (&h.node, &h.grid) {
-            (Some(n), None) => HeatTarget::Node(
-                nodes
-                    .iter()
-                    .position(|x| &x.name == n)
-                    .ok_or_else(|| cx.err(&p("node"), format!("no thermal node named `{n}` (nodes: {})", node_names())))?,
-            ),
+            (Some(n), None) => {
+                HeatTarget::Node(nodes.iter().position(|x| &x.name == n).ok_or_else(|| {
+                    cx.err(
+                        &p("node"),
+                        format!("no thermal node named `{n}` (nodes: {})", node_names()),
+                    )
+                })?)
+            }
             (None, Some(gname)) => {
                 let gi = grids
                     .iter()
@@ -187,7 +203,11 @@ fn material(cx: &Ctx, path: &[&str], m: &MaterialSpec) -> Result<Material> {
     let mut p = path.to_vec();
     let mut field = |f: &'static str, v: f64, positive: bool| {
         p.push(f);
-        let r = if positive { cx.positive(&p, v) } else { cx.non_negative(&p, v) };
+        let r = if positive {
+            cx.positive(&p, v)
+        } else {
+            cx.non_negative(&p, v)
+        };
         p.pop();
         r
     };
@@ -216,8 +236,13 @@ fn compile_grid(
     if cells > 1 << 28 {
         return Err(cx.err(&p("nodes"), format!("{cells} nodes is more than 2^28")));
     }
-    let h: [f64; 3] =
-        std::array::from_fn(|a| if g.nodes[a] > 1 { g.size[a] / (g.nodes[a] - 1) as f64 } else { g.size[a] });
+    let h: [f64; 3] = std::array::from_fn(|a| {
+        if g.nodes[a] > 1 {
+            g.size[a] / (g.nodes[a] - 1) as f64
+        } else {
+            g.size[a]
+        }
+    });
     let mut grid = Grid {
         name: name.to_string(),
         size: g.size,
@@ -241,7 +266,15 @@ fn compile_grid(
             let idx = r.to_string();
             let path = ["thermal", "grid", name, "region", idx.as_str()];
             let m = material(cx, &[&path[..], &["material"]].concat(), &reg.material)?;
-            let nb = node_box(cx, &path, &grid, Some(&RegionSpec { min: reg.min, max: reg.max }))?;
+            let nb = node_box(
+                cx,
+                &path,
+                &grid,
+                Some(&RegionSpec {
+                    min: reg.min,
+                    max: reg.max,
+                }),
+            )?;
             grid.materials.push(m);
             let id = (grid.materials.len() - 1) as u8;
             for c in 0..cells {
@@ -261,15 +294,27 @@ fn compile_grid(
     for (bname, b) in &g.boundary {
         let path = ["thermal", "grid", name, "boundary", bname.as_str()];
         let kind = boundary_kind(cx, &path, b, ambients, inputs)?;
-        grid.boundaries.push(Boundary { name: bname.clone(), kind });
+        grid.boundaries.push(Boundary {
+            name: bname.clone(),
+            kind,
+        });
         let id = grid.boundaries.len() as u32;
-        let region = b.region.map(|r| node_box(cx, &[&path[..], &["region"]].concat(), &grid, Some(&r))).transpose()?;
+        let region = b
+            .region
+            .map(|r| node_box(cx, &[&path[..], &["region"]].concat(), &grid, Some(&r)))
+            .transpose()?;
         if b.faces.is_empty() {
-            return Err(cx.err(&[&path[..], &["faces"]].concat(), "expected at least one face"));
+            return Err(cx.err(
+                &[&path[..], &["faces"]].concat(),
+                "expected at least one face",
+            ));
         }
         for face in &b.faces {
             let f = FACES.iter().position(|x| x == face).ok_or_else(|| {
-                cx.err(&[&path[..], &["faces"]].concat(), format!("expected faces among {}, got `{face}`", FACES.join(", ")))
+                cx.err(
+                    &[&path[..], &["faces"]].concat(),
+                    format!("expected faces among {}, got `{face}`", FACES.join(", ")),
+                )
             })?;
             for l in 0..grid.face_len(f) {
                 if region.is_none_or(|r| r.contains(grid.face_node(f, l))) {
@@ -292,51 +337,105 @@ fn boundary_kind(
     let unexpected = |fields: &[(&'static str, bool)]| -> Result<()> {
         for (f, present) in fields {
             if *present {
-                return Err(cx.err(&at(f), format!("`{f}` does not apply to a {} boundary", b.kind)));
+                return Err(cx.err(
+                    &at(f),
+                    format!("`{f}` does not apply to a {} boundary", b.kind),
+                ));
             }
         }
         Ok(())
     };
     Ok(match b.kind.as_str() {
         "insulated" => {
-            unexpected(&[("h", b.h.is_some()), ("ambient", b.ambient.is_some()), ("temperature", b.temperature.is_some()), ("flux", b.flux.is_some())])?;
+            unexpected(&[
+                ("h", b.h.is_some()),
+                ("ambient", b.ambient.is_some()),
+                ("temperature", b.temperature.is_some()),
+                ("flux", b.flux.is_some()),
+            ])?;
             BoundaryKind::Insulated
         }
         "fixed" => {
-            unexpected(&[("h", b.h.is_some()), ("ambient", b.ambient.is_some()), ("flux", b.flux.is_some())])?;
-            let t = b.temperature.as_ref().ok_or_else(|| cx.err(&at("temperature"), "a fixed boundary needs `temperature` (°C)"))?;
-            BoundaryKind::Fixed(super::compile::compile_source(cx, &at("temperature"), t, inputs)?)
+            unexpected(&[
+                ("h", b.h.is_some()),
+                ("ambient", b.ambient.is_some()),
+                ("flux", b.flux.is_some()),
+            ])?;
+            let t = b.temperature.as_ref().ok_or_else(|| {
+                cx.err(
+                    &at("temperature"),
+                    "a fixed boundary needs `temperature` (°C)",
+                )
+            })?;
+            BoundaryKind::Fixed(super::compile::compile_source(
+                cx,
+                &at("temperature"),
+                t,
+                inputs,
+            )?)
         }
         "flux" => {
-            unexpected(&[("h", b.h.is_some()), ("ambient", b.ambient.is_some()), ("temperature", b.temperature.is_some())])?;
-            let q = b.flux.as_ref().ok_or_else(|| cx.err(&at("flux"), "a flux boundary needs `flux` (W/m², into the body)"))?;
+            unexpected(&[
+                ("h", b.h.is_some()),
+                ("ambient", b.ambient.is_some()),
+                ("temperature", b.temperature.is_some()),
+            ])?;
+            let q = b.flux.as_ref().ok_or_else(|| {
+                cx.err(
+                    &at("flux"),
+                    "a flux boundary needs `flux` (W/m², into the body)",
+                )
+            })?;
             BoundaryKind::Flux(super::compile::compile_source(cx, &at("flux"), q, inputs)?)
         }
         "convection" => {
-            unexpected(&[("temperature", b.temperature.is_some()), ("flux", b.flux.is_some())])?;
-            let h = b.h.ok_or_else(|| cx.err(&at("h"), "a convection boundary needs `h` in W/(m²·K)"))?;
+            unexpected(&[
+                ("temperature", b.temperature.is_some()),
+                ("flux", b.flux.is_some()),
+            ])?;
+            let h =
+                b.h.ok_or_else(|| cx.err(&at("h"), "a convection boundary needs `h` in W/(m²·K)"))?;
             cx.non_negative(&at("h"), h)?;
-            let a = b.ambient.as_deref().ok_or_else(|| cx.err(&at("ambient"), "a convection boundary needs `ambient = \"NAME\"`"))?;
-            let ambient = ambients.iter().position(|x| x.name == a).ok_or_else(|| {
-                cx.err(&at("ambient"), format!("no thermal ambient named `{a}`"))
+            let a = b.ambient.as_deref().ok_or_else(|| {
+                cx.err(
+                    &at("ambient"),
+                    "a convection boundary needs `ambient = \"NAME\"`",
+                )
             })?;
+            let ambient = ambients
+                .iter()
+                .position(|x| x.name == a)
+                .ok_or_else(|| cx.err(&at("ambient"), format!("no thermal ambient named `{a}`")))?;
             BoundaryKind::Convection { h, ambient }
         }
         other => {
             return Err(cx.err(
                 &at("kind"),
-                format!("expected \"convection\", \"fixed\", \"flux\" or \"insulated\", got \"{other}\""),
+                format!(
+                    "expected \"convection\", \"fixed\", \"flux\" or \"insulated\", got \"{other}\""
+                ),
             ));
         }
     })
 }
 
 /// The nodes of `grid` inside `region` (all nodes when `None`); an error when none are.
-pub(super) fn node_box(cx: &Ctx, path: &[&str], grid: &Grid, region: Option<&RegionSpec>) -> Result<NodeBox> {
+pub(super) fn node_box(
+    cx: &Ctx,
+    path: &[&str],
+    grid: &Grid,
+    region: Option<&RegionSpec>,
+) -> Result<NodeBox> {
     let Some(r) = region else {
-        return Ok(NodeBox { lo: [0; 3], hi: grid.n.map(|n| n - 1) });
+        return Ok(NodeBox {
+            lo: [0; 3],
+            hi: grid.n.map(|n| n - 1),
+        });
     };
-    let mut nb = NodeBox { lo: [0; 3], hi: [0; 3] };
+    let mut nb = NodeBox {
+        lo: [0; 3],
+        hi: [0; 3],
+    };
     for a in 0..3 {
         let (lo, hi) = (cx.finite(path, r.min[a])?, cx.finite(path, r.max[a])?);
         if grid.n[a] == 1 {
@@ -350,7 +449,9 @@ pub(super) fn node_box(cx: &Ctx, path: &[&str], grid: &Grid, region: Option<&Reg
                 path,
                 format!(
                     "the box [{lo}, {hi}] m along {} holds no grid node (spacing {} m, size {} m)",
-                    ["x", "y", "z"][a], grid.h[a], grid.size[a]
+                    ["x", "y", "z"][a],
+                    grid.h[a],
+                    grid.size[a]
                 ),
             ));
         }
@@ -372,7 +473,6 @@ pub(super) fn box_volume(grid: &Grid, nb: &NodeBox) -> f64 {
     }
     v
 }
-
 
 /// The temperature a thermal sensor reads: `node`, or `grid` with `point` (a probe) or
 /// `region` (a mean; the whole grid when `mean_ok` and neither is given).
@@ -406,14 +506,19 @@ pub(super) fn temperature_of(
                         if !(-1e-9..=grid.size[a] + 1e-9).contains(&v) {
                             return Err(cx.err(
                                 &p("point"),
-                                format!("expected a point inside the grid (0..{:?} m), got {pt:?}", grid.size),
+                                format!(
+                                    "expected a point inside the grid (0..{:?} m), got {pt:?}",
+                                    grid.size
+                                ),
                             ));
                         }
                         x[a] = if grid.n[a] > 1 { v / grid.h[a] } else { 0.0 };
                     }
                     Observable::Probe(x)
                 }
-                (None, region) if mean_ok => Observable::Mean(node_box(cx, &p("region"), grid, region.as_ref())?),
+                (None, region) if mean_ok => {
+                    Observable::Mean(node_box(cx, &p("region"), grid, region.as_ref())?)
+                }
                 _ => {
                     return Err(cx.err(
                         &p("point"),
@@ -426,8 +531,14 @@ pub(super) fn temperature_of(
                 }
             };
             grid.observables.push(obs);
-            Ok(TemperatureOf::Grid { grid: gi, observable: grid.observables.len() - 1 })
+            Ok(TemperatureOf::Grid {
+                grid: gi,
+                observable: grid.observables.len() - 1,
+            })
         }
-        _ => Err(cx.err(&p("kind"), format!("a {} sensor needs exactly one of `node` and `grid`", s.kind))),
+        _ => Err(cx.err(
+            &p("kind"),
+            format!("a {} sensor needs exactly one of `node` and `grid`", s.kind),
+        )),
     }
 }

@@ -59,7 +59,10 @@ impl CpuStepper {
             update_plane(grid, tables, c, t, k, out);
         };
         if cells * self.members >= PARALLEL_THRESHOLD {
-            self.scratch.par_chunks_mut(plane).enumerate().for_each(work);
+            self.scratch
+                .par_chunks_mut(plane)
+                .enumerate()
+                .for_each(work);
         } else {
             self.scratch.chunks_mut(plane).enumerate().for_each(work);
         }
@@ -107,11 +110,11 @@ fn update_plane(grid: &Grid, tables: &Tables, cond: &[f32], t: &[f32], k: usize,
                     + (cz * (below[i] - tc) + cz * (above[i] - tc));
                 dst[i] = tc + lap;
             }
-            out_row[0] = grid.update_node(tables, cond, t, row);
-            out_row[nx - 1] = grid.update_node(tables, cond, t, row + nx - 1);
+            out_row[0] = grid.update_node_at(tables, cond, t, row, [0, j, k]);
+            out_row[nx - 1] = grid.update_node_at(tables, cond, t, row + nx - 1, [nx - 1, j, k]);
         } else {
             for (i, o) in out_row.iter_mut().enumerate() {
-                *o = grid.update_node(tables, cond, t, row + i);
+                *o = grid.update_node_at(tables, cond, t, row + i, [i, j, k]);
             }
         }
     }

@@ -240,7 +240,7 @@ impl GpuStepper {
         let cells = grid.cells();
         let total = cells * members;
         let field_bytes = (total * 4) as u64;
-        let max = ctx.device.limits().max_storage_buffer_binding_size as u64;
+        let max = ctx.device.limits().max_storage_buffer_binding_size;
         if field_bytes > max {
             return Err(Error::Gpu(format!(
                 "{members} members of grid `{}` need {field_bytes} bytes per field; the device allows {max}",

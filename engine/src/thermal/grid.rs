@@ -176,7 +176,11 @@ impl Grid {
         let mut ijk = [0; 3];
         ijk[a] = l % self.n[a];
         ijk[b] = l / self.n[a];
-        ijk[axis] = if f % 2 == 0 { 0 } else { self.n[axis] - 1 };
+        ijk[axis] = if f.is_multiple_of(2) {
+            0
+        } else {
+            self.n[axis] - 1
+        };
         ijk
     }
 
@@ -207,7 +211,11 @@ impl Grid {
         let nm = self.materials.len();
         let mut coef = vec![0.0f32; 3 * nm * nm];
         for a in 0..3 {
-            let inv_h2 = if self.n[a] > 1 { 1.0 / (self.h[a] * self.h[a]) } else { 0.0 };
+            let inv_h2 = if self.n[a] > 1 {
+                1.0 / (self.h[a] * self.h[a])
+            } else {
+                0.0
+            };
             for mc in 0..nm {
                 for mn in 0..nm {
                     coef[(a * nm + mc) * nm + mn] =
@@ -273,7 +281,18 @@ impl Grid {
     /// The explicit update of node `c` of one member, the reference that the fast CPU loop and
     /// the WGSL kernel reproduce. `t` is the member's field; `cond` its condition table.
     pub fn update_node(&self, tables: &Tables, cond: &[f32], t: &[f32], c: usize) -> f32 {
-        let ijk = self.ijk(c);
+        self.update_node_at(tables, cond, t, c, self.ijk(c))
+    }
+
+    /// [`Grid::update_node`] for node `c` whose indices `ijk` the caller knows.
+    pub fn update_node_at(
+        &self,
+        tables: &Tables,
+        cond: &[f32],
+        t: &[f32],
+        c: usize,
+        ijk: [usize; 3],
+    ) -> f32 {
         let tc = t[c];
         let nm = self.materials.len();
         let mc = self.material(c);
@@ -285,14 +304,22 @@ impl Grid {
             if n > 1 {
                 let i = ijk[a];
                 let w = if i > 0 { c - stride[a] } else { c + stride[a] };
-                let e = if i + 1 < n { c + stride[a] } else { c - stride[a] };
+                let e = if i + 1 < n {
+                    c + stride[a]
+                } else {
+                    c - stride[a]
+                };
                 let row = (a * nm + mc) * nm;
                 let cw = tables.coef[row + self.material(w)];
                 let ce = tables.coef[row + self.material(e)];
                 lap += cw * (t[w] - tc) + ce * (t[e] - tc);
             }
             for side in 0..2 {
-                let on_face = if side == 0 { ijk[a] == 0 } else { ijk[a] + 1 == n };
+                let on_face = if side == 0 {
+                    ijk[a] == 0
+                } else {
+                    ijk[a] + 1 == n
+                };
                 if !on_face {
                     continue;
                 }

@@ -3,6 +3,7 @@
 //! that the solve used).
 
 use super::{End, Thermal};
+use crate::params::Tunables;
 
 /// Scratch space for the network solve, sized once.
 #[derive(Debug, Clone)]
@@ -21,19 +22,19 @@ impl NetworkWorkspace {
         }
     }
 
-    /// Advances node temperatures `t` (°C) by `dt` s with node capacities `capacity` (J/K),
-    /// link conductances `conductance` (W/K), ambient temperatures `ambient` (°C) and node heat
+    /// Advances node temperatures `t` (°C) by `dt` s with the node capacities (J/K) and link
+    /// conductances (W/K) of `tunables`, ambient temperatures `ambient` (°C) and node heat
     /// inputs `power` (W). Returns the heat lost to the ambients during the step, J.
     pub fn step(
         &mut self,
         thermal: &Thermal,
-        capacity: &[f64],
-        conductance: &[f64],
+        tunables: &Tunables,
         ambient: &[f64],
         power: &[f64],
         t: &mut [f64],
         dt: f64,
     ) -> f64 {
+        let (capacity, conductance) = (&tunables.capacity, &tunables.conductance);
         let n = t.len();
         if n == 0 {
             return 0.0;

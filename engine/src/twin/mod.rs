@@ -294,10 +294,11 @@ impl Twin {
         if !self.model.thermal.is_empty() {
             self.accumulate_heat();
             let every = self.model.thermal.steps_per_update;
-            if self.fault.is_none() && self.state.steps.is_multiple_of(every) {
-                if let Err(e) = self.step_thermal() {
-                    self.fault = Some(e);
-                }
+            if self.fault.is_none()
+                && self.state.steps.is_multiple_of(every)
+                && let Err(e) = self.step_thermal()
+            {
+                self.fault = Some(e);
             }
         }
         self.sample_sensors()

@@ -111,9 +111,17 @@ impl ThermalRuntime {
                 .collect::<Result<_>>()?,
             network: NetworkWorkspace::new(th),
             node_power: vec![0.0; th.nodes.len()],
-            grid_power: th.grids.iter().map(|g| vec![0.0; g.sources.len()]).collect(),
+            grid_power: th
+                .grids
+                .iter()
+                .map(|g| vec![0.0; g.sources.len()])
+                .collect(),
             ambient: vec![0.0; th.ambients.len()],
-            cond: th.grids.iter().map(|g| vec![0.0; g.condition_len()]).collect(),
+            cond: th
+                .grids
+                .iter()
+                .map(|g| vec![0.0; g.condition_len()])
+                .collect(),
             inflow: [0.0],
             node_updates: 0,
         })
@@ -161,25 +169,24 @@ impl Twin {
             rt.ambient[a] = amb.temperature.value(t, &self.inputs);
         }
         let tun = &self.state.tunables;
-        st.energy.lost += rt.network.step(
-            th,
-            &tun.capacity,
-            &tun.conductance,
-            &rt.ambient,
-            &rt.node_power,
-            &mut st.nodes,
-            dt,
-        );
+        st.energy.lost += rt
+            .network
+            .step(th, tun, &rt.ambient, &rt.node_power, &mut st.nodes, dt);
         for (g, grid) in th.grids.iter().enumerate() {
             let cond = &mut rt.cond[g];
             for (b, bc) in grid.boundaries.iter().enumerate() {
                 let words: [f64; BC_WORDS] = match &bc.kind {
                     BoundaryKind::Insulated => [0.0; 4],
-                    BoundaryKind::Fixed(s) => [1.0, 0.0, s.value(t, &self.inputs) - grid.initial, 0.0],
-                    BoundaryKind::Flux(s) => [0.0, 0.0, 0.0, s.value(t, &self.inputs)],
-                    BoundaryKind::Convection { ambient, .. } => {
-                        [0.0, tun.convection[g][b], rt.ambient[*ambient] - grid.initial, 0.0]
+                    BoundaryKind::Fixed(s) => {
+                        [1.0, 0.0, s.value(t, &self.inputs) - grid.initial, 0.0]
                     }
+                    BoundaryKind::Flux(s) => [0.0, 0.0, 0.0, s.value(t, &self.inputs)],
+                    BoundaryKind::Convection { ambient, .. } => [
+                        0.0,
+                        tun.convection[g][b],
+                        rt.ambient[*ambient] - grid.initial,
+                        0.0,
+                    ],
                 };
                 for (w, v) in words.iter().enumerate() {
                     cond[BC_WORDS * b + w] = *v as f32;

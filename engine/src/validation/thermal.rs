@@ -39,7 +39,9 @@ fn run_to(twin: &mut Twin, t: f64) -> Result<()> {
 fn sensor(model: &Model, ctx: &CaseContext, name: &str) -> Result<usize> {
     model.sensor_index(name).ok_or_else(|| {
         Error::invalid(
-            ctx.model_path().map(|p| p.display().to_string()).unwrap_or_default(),
+            ctx.model_path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             None,
             Some(format!("sensor.{name}")),
             "this case needs the sensor",
@@ -74,8 +76,18 @@ pub fn lumped_cooling_case(ctx: &CaseContext) -> Result<Outcome> {
         before = now;
     }
     Ok(Outcome::Metrics(vec![
-        Metric::relative("time to 199 °C vs tau ln(175) (s)", reached, exact, ctx.spec.tolerance),
-        Metric::relative("time to 199 °C vs published 5.16 s (s)", reached, 5.16, 0.005),
+        Metric::relative(
+            "time to 199 °C vs tau ln(175) (s)",
+            reached,
+            exact,
+            ctx.spec.tolerance,
+        ),
+        Metric::relative(
+            "time to 199 °C vs published 5.16 s (s)",
+            reached,
+            5.16,
+            0.005,
+        ),
     ]))
 }
 
@@ -191,21 +203,32 @@ pub fn steady_block_case(ctx: &CaseContext) -> Result<Outcome> {
     let grid = &th.grids[0];
     let power = match &th.heats[0].origin {
         crate::thermal::HeatOrigin::Power(s) => s.value(0.0, &[]),
-        _ => return Err(Error::State("the block's heat must be a prescribed power".into())),
+        _ => {
+            return Err(Error::State(
+                "the block's heat must be a prescribed power".into(),
+            ));
+        }
     };
     let q = power / grid.size.iter().product::<f64>();
     let k = grid.materials[0].k;
     let steady = ctx.setting("steady_seconds", 400.0)?;
-    let probes = [("centre", sensor(&model, ctx, "centre")?), ("off_centre", sensor(&model, ctx, "off_centre")?)];
+    let probes = [
+        ("centre", sensor(&model, ctx, "centre")?),
+        ("off_centre", sensor(&model, ctx, "off_centre")?),
+    ];
     let mut metrics = Vec::new();
     for (name, backend) in backends()? {
         let mut twin = twin_on(&model, &backend)?;
         run_to(&mut twin, steady)?;
         for (label, s) in probes {
-            let crate::model::SensorKind::Temperature(crate::model::TemperatureOf::Grid { observable, .. }) =
-                model.sensors[s].kind
+            let crate::model::SensorKind::Temperature(crate::model::TemperatureOf::Grid {
+                observable,
+                ..
+            }) = model.sensors[s].kind
             else {
-                return Err(Error::State(format!("sensor `{label}` must be a grid temperature")));
+                return Err(Error::State(format!(
+                    "sensor `{label}` must be a grid temperature"
+                )));
             };
             let crate::thermal::grid::Observable::Probe(x) = grid.observables[observable] else {
                 return Err(Error::State(format!("sensor `{label}` must be a probe")));
@@ -232,7 +255,9 @@ pub fn energy_balance_case(ctx: &CaseContext) -> Result<Outcome> {
         run_to(&mut twin, seconds)?;
         let (entered, stored, lost) = twin.energy_balance();
         if twin.thermal().energy.unaccounted_fixed_faces {
-            return Err(Error::State("the model has fixed-temperature faces, whose heat is not accounted".into()));
+            return Err(Error::State(
+                "the model has fixed-temperature faces, whose heat is not accounted".into(),
+            ));
         }
         metrics.push(Metric::absolute(
             format!("|entered − stored − lost| / entered, {entered:.0} J entered [{name}]"),
