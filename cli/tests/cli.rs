@@ -83,7 +83,9 @@ fn simulate_writes_traces_and_a_report() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("time,speed,motor_current,front_bearing_load,rear_bearing_load,bending_moment,front_bearing_temperature,stator_temperature,housing_temperature,nose_growth")
+        Some(
+            "time,speed,motor_current,front_bearing_load,rear_bearing_load,bending_moment,front_bearing_temperature,stator_temperature,housing_temperature,nose_growth"
+        )
     );
     assert_eq!(lines.count(), 200); // 100 Hz for 2 s
     let r: serde_json::Value =
@@ -94,7 +96,11 @@ fn simulate_writes_traces_and_a_report() {
     assert!(r["wall_seconds"].as_f64().unwrap() > 0.0);
     assert_eq!(r["parameters"]["joint.spindle.friction.viscous"], 2e-4);
     // The thermal part ran (on the CPU: auto never picks a software adapter or a small grid).
-    assert!(stderr(&o).contains("thermal grids on cpu"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("thermal grids on cpu"),
+        "{}",
+        stderr(&o)
+    );
     let th = &r["thermal"];
     assert_eq!(th["backend"], "cpu");
     assert_eq!(th["dt_thermal"], 0.1);
@@ -104,9 +110,20 @@ fn simulate_writes_traces_and_a_report() {
 
 #[test]
 fn simulate_gpu_backend_runs_or_says_why_not() {
-    let o = twin(&["simulate", "models/feed_axis.toml", "--duration", "1", "--backend", "gpu"]);
+    let o = twin(&[
+        "simulate",
+        "models/feed_axis.toml",
+        "--duration",
+        "1",
+        "--backend",
+        "gpu",
+    ]);
     if o.status.success() {
-        assert!(stderr(&o).contains("thermal grids on gpu"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("thermal grids on gpu"),
+            "{}",
+            stderr(&o)
+        );
     } else {
         assert!(
             !std::env::var("MACHINE_TWIN_REQUIRE_GPU").is_ok_and(|v| v == "1"),
