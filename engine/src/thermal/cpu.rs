@@ -170,12 +170,9 @@ fn add_faces_and_sources(
         grid.face_offset[0] + j + ny * k,
         grid.face_offset[1] + j + ny * k,
     ];
-    let interior = count > 0 || has_sources;
-    for i in 0..nx {
-        let end = i == 0 || i == nx - 1;
-        if !end && !interior {
-            continue;
-        }
+    // Interior nodes need the pass only on a face row or a row crossing a source.
+    let interior = if count > 0 || has_sources { nx - 2 } else { 0 };
+    for i in std::iter::once(0).chain(1..1 + interior).chain([nx - 1]) {
         let tc = t[row + i];
         let mut extra = 0.0f32;
         let mut fixed = None;
