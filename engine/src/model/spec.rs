@@ -377,10 +377,13 @@ pub struct NodeSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkSpec {
-    /// The two ends: node names, or a node and an ambient name.
+    /// The two ends: two node names, or a node and an ambient or a grid name.
     pub between: [String; 2],
     /// Conductance in W/K (≥ 0); for convection, h·A.
     pub conductance: f64,
+    /// For a link to a grid: the box of the grid it touches, grid coordinates in m (default:
+    /// all of it). Heat flows with the box's mean temperature and spreads over the box.
+    pub region: Option<RegionSpec>,
 }
 
 /// `[thermal.heat.NAME]`: heat put into a node or into a box of a grid.

@@ -52,6 +52,10 @@ pub(super) fn compile_thermal(
             initial: cx.finite(&p("initial"), n.initial.unwrap_or(DEFAULT_TEMPERATURE))?,
         });
     }
+    let mut grids = Vec::new();
+    for (name, g) in &spec.grid {
+        grids.push(compile_grid(cx, name, g, &ambients, inputs)?);
+    }
     let node_names = || {
         nodes
             .iter()
@@ -62,39 +66,77 @@ pub(super) fn compile_thermal(
     let mut links = Vec::new();
     for (name, l) in &spec.link {
         let p = |f: &'static str| ["thermal", "link", name.as_str(), f];
-        let end = |s: &str| {
-            if let Some(i) = nodes.iter().position(|n| n.name == s) {
-                Some(End::Node(i))
-            } else {
-                ambients.iter().position(|a| a.name == s).map(End::Ambient)
-            }
+        let conductance = cx.non_negative(&p("conductance"), l.conductance)?;
+        let node = |s: &str| nodes.iter().position(|n| n.name == s);
+        let other = |s: &str| {
+            ambients
+                .iter()
+                .position(|a| a.name == s)
+                .map(End::Ambient)
+                .or_else(|| {
+                    let grid = grids.iter().position(|g: &Grid| g.name == s)?;
+                    Some(End::Grid {
+                        grid,
+                        observable: 0,
+                        source: 0,
+                    })
+                })
+                .ok_or_else(|| {
+                    cx.err(
+                        &p("between"),
+                        format!("no node, ambient or grid named `{s}`"),
+                    )
+                })
         };
-        let ends = [end(&l.between[0]), end(&l.between[1])];
-        let (a, b) = match ends {
-            [Some(End::Node(a)), Some(b)] if b != End::Node(a) => (a, b),
-            [Some(b @ End::Ambient(_)), Some(End::Node(a))] => (a, b),
+        let [x, y] = [&l.between[0], &l.between[1]];
+        let (a, b) = match (node(x), node(y)) {
+            (Some(a), Some(b)) if a != b => (a, End::Node(b)),
+            (Some(a), None) => (a, other(y)?),
+            (None, Some(a)) => (a, other(x)?),
             _ => {
                 return Err(cx.err(
                     &p("between"),
-                    format!(
-                        "expected two different nodes, or a node and an ambient (nodes: {}; ambients: {})",
-                        node_names(),
-                        ambients.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
+                    format!("expected two different nodes, or a node and an ambient or a grid (nodes: {})", node_names()),
                 ));
+            }
+        };
+        let b = match b {
+            End::Grid { grid: gi, .. } => {
+                let grid = &mut grids[gi];
+                let nb = node_box(cx, &p("region"), grid, l.region.as_ref())?;
+                let volume = box_volume(grid, &nb);
+                // Heat capacity of the box (with the grid's base material).
+                let capacity = grid.materials[0].rho_cp() * volume;
+                if conductance * dt_req > 0.5 * capacity {
+                    return Err(cx.err(
+                        &p("conductance"),
+                        format!(
+                            "{conductance} W/K over dt = {dt_req} s would move more than half the heat of the grid box ({capacity:.3e} J/K) per step; enlarge the region or shorten thermal.dt"
+                        ),
+                    ));
+                }
+                grid.sources.push((nb, volume));
+                grid.observables
+                    .push(crate::thermal::grid::Observable::Mean(nb));
+                End::Grid {
+                    grid: gi,
+                    observable: grid.observables.len() - 1,
+                    source: grid.sources.len() - 1,
+                }
+            }
+            other => {
+                if l.region.is_some() {
+                    return Err(cx.err(&p("region"), "`region` applies to a link with a grid"));
+                }
+                other
             }
         };
         links.push(Link {
             name: name.clone(),
             a,
             b,
-            conductance: cx.non_negative(&p("conductance"), l.conductance)?,
+            conductance,
         });
-    }
-
-    let mut grids = Vec::new();
-    for (name, g) in &spec.grid {
-        grids.push(compile_grid(cx, name, g, &ambients, inputs)?);
     }
 
     let mut heats = Vec::new();

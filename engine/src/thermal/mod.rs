@@ -85,6 +85,17 @@ pub enum End {
     Node(usize),
     /// An ambient.
     Ambient(usize),
+    /// A box of a grid: heat flows with the box's mean temperature (its observable
+    /// `observable`) and enters the grid through its source `source`. The node side is implicit
+    /// in the network solve; the grid side uses the mean of the previous thermal step.
+    Grid {
+        /// Grid index.
+        grid: usize,
+        /// Index into the grid's observables (the box mean).
+        observable: usize,
+        /// Index into the grid's sources (the box).
+        source: usize,
+    },
 }
 
 /// A conductance from node `a` to `b`.

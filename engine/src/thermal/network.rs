@@ -1,6 +1,6 @@
 //! The lumped network, integrated by backward Euler: stable at any step, and its energy
-//! balance closes exactly (the heat lost is computed from the same end-of-step temperatures
-//! that the solve used).
+//! balance closes exactly when the heat through each link is computed from the end-of-step
+//! temperatures that the solve used.
 
 use super::{End, Thermal};
 use crate::params::Tunables;
@@ -23,21 +23,22 @@ impl NetworkWorkspace {
     }
 
     /// Advances node temperatures `t` (°C) by `dt` s with the node capacities (J/K) and link
-    /// conductances (W/K) of `tunables`, ambient temperatures `ambient` (°C) and node heat
-    /// inputs `power` (W). Returns the heat lost to the ambients during the step, J.
+    /// conductances (W/K) of `tunables` and node heat inputs `power` (W). `far[l]` is the
+    /// temperature (°C) of link `l`'s far end when that is an ambient or a grid (held over the
+    /// step); heat through link `l` afterwards is `conductance·(t[a] − far[l])` W.
     pub fn step(
         &mut self,
         thermal: &Thermal,
         tunables: &Tunables,
-        ambient: &[f64],
+        far: &[f64],
         power: &[f64],
         t: &mut [f64],
         dt: f64,
-    ) -> f64 {
+    ) {
         let (capacity, conductance) = (&tunables.capacity, &tunables.conductance);
         let n = t.len();
         if n == 0 {
-            return 0.0;
+            return;
         }
         let (a, b) = (&mut self.matrix, &mut self.rhs);
         a.iter_mut().for_each(|x| *x = 0.0);
@@ -55,7 +56,7 @@ impl NetworkWorkspace {
                     a[i * n + j] -= g;
                     a[j * n + i] -= g;
                 }
-                End::Ambient(k) => b[i] += g * ambient[k],
+                End::Ambient(_) | End::Grid { .. } => b[i] += g * far[l],
             }
         }
         // Gaussian elimination without pivoting: the matrix is symmetric and strictly
@@ -76,14 +77,5 @@ impl NetworkWorkspace {
             let s: f64 = (p + 1..n).map(|c| a[p * n + c] * t[c]).sum();
             t[p] = (b[p] - s) / a[p * n + p];
         }
-        thermal
-            .links
-            .iter()
-            .enumerate()
-            .map(|(l, link)| match link.b {
-                End::Ambient(k) => conductance[l] * (t[link.a] - ambient[k]) * dt,
-                End::Node(_) => 0.0,
-            })
-            .sum()
     }
 }

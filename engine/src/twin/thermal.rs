@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::model::{Model, TemperatureOf};
 use crate::params::Tunables;
 use crate::thermal::grid::{BC_WORDS, BoundaryKind};
-use crate::thermal::{Backend, GridStepper, HeatOrigin, HeatTarget, NetworkWorkspace};
+use crate::thermal::{Backend, End, GridStepper, HeatOrigin, HeatTarget, NetworkWorkspace};
 
 /// The thermal part of a twin's [`State`](super::State).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -94,6 +94,7 @@ pub(crate) struct ThermalRuntime {
     node_power: Vec<f64>,
     grid_power: Vec<Vec<f64>>,
     ambient: Vec<f64>,
+    far: Vec<f64>,
     cond: Vec<Vec<f32>>,
     inflow: [f64; 1],
     /// Grid node updates so far (nodes × sub-steps).
@@ -117,6 +118,7 @@ impl ThermalRuntime {
                 .map(|g| vec![0.0; g.sources.len()])
                 .collect(),
             ambient: vec![0.0; th.ambients.len()],
+            far: vec![0.0; th.links.len()],
             cond: th
                 .grids
                 .iter()
@@ -169,9 +171,25 @@ impl Twin {
             rt.ambient[a] = amb.temperature.value(t, &self.inputs);
         }
         let tun = &self.state.tunables;
-        st.energy.lost += rt
-            .network
-            .step(th, tun, &rt.ambient, &rt.node_power, &mut st.nodes, dt);
+        for (l, link) in th.links.iter().enumerate() {
+            rt.far[l] = match link.b {
+                End::Node(_) => 0.0,
+                End::Ambient(k) => rt.ambient[k],
+                End::Grid {
+                    grid, observable, ..
+                } => th.grids[grid].initial + st.observations[grid][observable],
+            };
+        }
+        rt.network
+            .step(th, tun, &rt.far, &rt.node_power, &mut st.nodes, dt);
+        for (l, link) in th.links.iter().enumerate() {
+            let flow = tun.conductance[l] * (st.nodes[link.a] - rt.far[l]);
+            match link.b {
+                End::Node(_) => {}
+                End::Ambient(_) => st.energy.lost += flow * dt,
+                End::Grid { grid, source, .. } => rt.grid_power[grid][source] += flow,
+            }
+        }
         for (g, grid) in th.grids.iter().enumerate() {
             let cond = &mut rt.cond[g];
             for (b, bc) in grid.boundaries.iter().enumerate() {
