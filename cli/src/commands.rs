@@ -74,8 +74,22 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
 
 pub fn check(model: &Path) -> Result<ExitCode> {
     let m = Model::from_file(model)?;
+    let th = &m.thermal;
+    let thermal = if th.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; thermal every {} s: {} nodes, {} links, {} heat sources, {} grids ({} grid nodes)",
+            th.dt,
+            th.nodes.len(),
+            th.links.len(),
+            th.heats.len(),
+            th.grids.len(),
+            th.grids.iter().map(|g| g.cells()).sum::<usize>()
+        )
+    };
     println!(
-        "{}: ok — model `{}`: {} bodies, {} joints, {} drives, {} loads, {} inputs, {} sensors, {} parameters",
+        "{}: ok — model `{}`: {} bodies, {} joints, {} drives, {} loads, {} inputs, {} sensors, {} parameters{thermal}",
         model.display(),
         m.name,
         m.bodies.len(),

@@ -157,3 +157,108 @@ fn unknown_set_path_is_a_parameter_error() {
     }
     assert!(twin.set("joint.hinge.friction.viscous", -1.0).is_err());
 }
+
+const THERMAL: &str = r#"
+[thermal]
+dt = 0.1
+[thermal.ambient.air]
+temperature = 20.0
+[thermal.node.n]
+capacity = 100.0
+[thermal.link.to_air]
+between = ["n", "air"]
+conductance = 1.0
+[thermal.grid.g]
+size = [0.1, 0.1, 0.1]
+nodes = [5, 5, 5]
+material = { k = 45.0, rho = 7850.0, cp = 470.0 }
+[thermal.grid.g.boundary.skin]
+faces = ["x_min"]
+kind = "convection"
+h = 10.0
+ambient = "air"
+[thermal.heat.friction]
+from = "joint.hinge.friction"
+node = "n"
+"#;
+
+#[test]
+fn thermal_reference_model_is_valid() {
+    Model::from_toml(&format!("{GOOD}{THERMAL}"), "models/arm.toml").unwrap();
+}
+
+#[test]
+fn thermal_errors_name_the_field_and_line() {
+    let cases = [
+        (
+            "capacity = 100.0",
+            "capacity = -1.0",
+            "thermal.node.n.capacity: expected a number > 0",
+        ),
+        (
+            "between = [\"n\", \"air\"]",
+            "between = [\"n\", \"sky\"]",
+            "no node, ambient or grid named `sky`",
+        ),
+        (
+            "faces = [\"x_min\"]",
+            "faces = [\"left\"]",
+            "expected faces among x_min, x_max",
+        ),
+        (
+            "kind = \"convection\"",
+            "kind = \"radiation\"",
+            "thermal.grid.g.boundary.skin.kind: expected \"convection\"",
+        ),
+        (
+            "nodes = [5, 5, 5]",
+            "nodes = [5, 0, 5]",
+            "thermal.grid.g.nodes: expected at least 1 node per axis",
+        ),
+        (
+            "dt = 0.1",
+            "dt = 0.00015",
+            "expected a whole multiple of solver.dt_mech",
+        ),
+        (
+            "from = \"joint.hinge.friction\"",
+            "from = \"joint.hinge.wear\"",
+            "expected `joint.NAME.friction` or `drive.NAME.copper_loss`",
+        ),
+        (
+            "node = \"n\"\n",
+            "node = \"n\"\nfraction = 0.5\n",
+            "add up to 0.5; expected 1",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let src = format!("{GOOD}{}", THERMAL.replacen(from, to, 1));
+        let e = error_of(&src);
+        assert!(e.starts_with("models/arm.toml:"), "{e}");
+        assert!(e.contains(expected), "expected `{expected}` in: {e}");
+    }
+    // A line number is reported for semantic errors inside [thermal].
+    let e = error_of(&format!(
+        "{GOOD}{}",
+        THERMAL.replace("capacity = 100.0", "capacity = -1.0")
+    ));
+    let line = GOOD.lines().count()
+        + THERMAL
+            .lines()
+            .position(|l| l.contains("capacity"))
+            .unwrap()
+        + 1;
+    assert!(e.starts_with(&format!("models/arm.toml:{line}:")), "{e}");
+}
+
+#[test]
+fn grid_probe_outside_the_grid_is_an_error() {
+    let src = format!(
+        "{GOOD}{THERMAL}\n[sensor.t]\nkind = \"temperature\"\ngrid = \"g\"\npoint = [0.2, 0.0, 0.0]\nrate = 1.0\n"
+    );
+    let e = error_of(&src);
+    assert!(
+        e.contains("sensor.t.point: expected a point inside the grid"),
+        "{e}"
+    );
+}

@@ -327,10 +327,10 @@ power = 50.0
             stepper.advance(dt, &mut [0.0]).unwrap();
             let mut fast = vec![0.0; grid.cells()];
             stepper.read_field(0, &mut fast).unwrap();
-            for c in 0..grid.cells() {
+            for (c, value) in fast.iter().enumerate() {
                 let reference = grid.update_node(&tables, &cond, &start, c);
                 assert_eq!(
-                    fast[c].to_bits(),
+                    value.to_bits(),
                     reference.to_bits(),
                     "{nodes}: node {:?}",
                     grid.ijk(c)
