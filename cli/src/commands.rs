@@ -1,11 +1,13 @@
 //! The subcommands.
 
 use std::io::IsTerminal;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use machine_twin::calibrate::{CalibrateOptions, Method, Run, calibrate as run_calibration};
 use machine_twin::data::{DataTable, InputSeries, Policy, TraceWriter};
 use machine_twin::simulate::{SimulateOptions, simulate as run_simulation};
 use machine_twin::thermal::{BackendChoice, choose};
@@ -158,7 +160,12 @@ pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
             format!("expected a time in s > 0, got {d}"),
         ));
     }
-    let columns: Vec<String> = model.sensors.iter().map(|s| s.name.clone()).collect();
+    let columns: Vec<String> = model
+        .inputs
+        .iter()
+        .map(|i| i.name.clone())
+        .chain(model.sensors.iter().map(|s| s.name.clone()))
+        .collect();
     let mut writer = args
         .out
         .as_deref()
@@ -200,6 +207,188 @@ pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
             th.heat_stored_j,
             th.heat_lost_j,
             th.balance_error
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `twin calibrate` arguments.
+#[derive(Args)]
+pub struct CalibrateArgs {
+    /// The model file (TOML) with its [[parameter]] list.
+    model: PathBuf,
+    /// A recorded run: CSV or NDJSON with `time` (s), model inputs and sensors by name; `-`
+    /// reads stdin. Several files are separate runs of the same kind of machine, each from the
+    /// model's initial state, sharing the parameters.
+    #[arg(long = "data", required = true)]
+    data: Vec<String>,
+    /// batch: Levenberg–Marquardt over all runs (default; covariance from the Jacobian);
+    /// enkf: ensemble Kalman filter; pf: particle filter.
+    #[arg(long, value_enum, default_value_t = MethodArg::Batch)]
+    method: MethodArg,
+    /// Ensemble members of the filters.
+    #[arg(long, default_value_t = 64)]
+    members: usize,
+    /// Seed of the prior draws and the filters.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Most Levenberg–Marquardt iterations.
+    #[arg(long, default_value_t = 20)]
+    max_iterations: usize,
+    /// Start from the parameter distribution (mean, std) of an earlier calibration report
+    /// instead of the model's priors.
+    #[arg(long)]
+    prior: Option<PathBuf>,
+    /// Write the report (JSON) here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Write the estimates over time (NDJSON) here.
+    #[arg(long)]
+    trace: Option<PathBuf>,
+}
+
+/// `--method` values.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MethodArg {
+    /// Levenberg–Marquardt.
+    Batch,
+    /// Ensemble Kalman filter.
+    Enkf,
+    /// Particle filter.
+    Pf,
+}
+
+/// Reads the prior (mean, std per declared parameter) from an earlier report.
+fn read_prior(path: &Path, model: &Model) -> Result<Vec<(f64, f64)>> {
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(&label, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::invalid(&label, Some(e.line()), None, format!("not JSON: {e}")))?;
+    model
+        .parameters
+        .iter()
+        .map(|p| {
+            let entry = &v["parameters"][&p.path];
+            match (entry["mean"].as_f64(), entry["std"].as_f64()) {
+                (Some(m), Some(s)) if s > 0.0 => Ok((m, s)),
+                _ => Err(Error::invalid(
+                    &label,
+                    None,
+                    Some(format!("parameters.{}", p.path)),
+                    "expected an object with `mean` and `std` > 0 for this parameter of the model",
+                )),
+            }
+        })
+        .collect()
+}
+
+pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
+    let model = Model::from_file(&args.model)?;
+    let runs = args
+        .data
+        .iter()
+        .map(|d| Run::read(&model, d))
+        .collect::<Result<Vec<_>>>()?;
+    for (r, path) in runs.iter().zip(&args.data) {
+        let missing: Vec<&str> = model
+            .inputs
+            .iter()
+            .filter(|i| !r.drives_input(&model, &i.name))
+            .map(|i| i.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            eprintln!(
+                "{path}: no column for model input(s) {}: held at their defaults",
+                missing.join(", ")
+            );
+        }
+        let q = &r.quality;
+        if q.non_finite + q.duplicate_times + q.out_of_order + q.gaps > 0 {
+            eprintln!(
+                "{}: left out {} non-finite values, {} duplicate-time rows, {} out-of-order rows; {} gaps",
+                r.source, q.non_finite, q.duplicate_times, q.out_of_order, q.gaps
+            );
+        }
+    }
+    let options = CalibrateOptions {
+        method: match args.method {
+            MethodArg::Batch => Method::Batch,
+            MethodArg::Enkf => Method::EnKF,
+            MethodArg::Pf => Method::ParticleFilter,
+        },
+        members: args.members,
+        seed: args.seed,
+        prior: args
+            .prior
+            .as_deref()
+            .map(|p| read_prior(p, &model))
+            .transpose()?,
+        max_iterations: args.max_iterations,
+    };
+    if args.members < 2 {
+        return Err(Error::invalid(
+            "--members",
+            None,
+            None,
+            "expected at least 2 members",
+        ));
+    }
+    let mut trace = args
+        .trace
+        .as_deref()
+        .map(|p| {
+            std::fs::File::create(p)
+                .map(std::io::BufWriter::new)
+                .map_err(|e| Error::io(p.display().to_string(), e))
+        })
+        .transpose()?;
+    let bar = progress_bar(1000);
+    let report = run_calibration(
+        &model,
+        &runs,
+        &options,
+        |rec| {
+            if let Some(w) = trace.as_mut() {
+                let line = serde_json::to_string(rec).map_err(|e| Error::State(e.to_string()))?;
+                writeln!(w, "{line}").map_err(|e| Error::io("--trace", e))?;
+            }
+            Ok(())
+        },
+        |f| bar.set_position((f * 1000.0) as u64),
+    )?;
+    bar.finish_and_clear();
+    if let Some(mut w) = trace {
+        w.flush().map_err(|e| Error::io("--trace", e))?;
+    }
+    if let Some(path) = &args.report {
+        write_json(path, &report)?;
+    }
+    eprintln!(
+        "{}: {} over {} run(s), {:.1} s of data in {:.2} s wall (real-time factor {:.1}){}",
+        model.name,
+        report.method,
+        report.runs.len(),
+        report.sim_seconds,
+        report.wall_seconds,
+        report.real_time_factor,
+        report
+            .iterations
+            .map(|i| format!(
+                ", {i} iterations, converged: {}",
+                report.converged.unwrap_or(false)
+            ))
+            .unwrap_or_default()
+    );
+    for (path, p) in &report.parameters {
+        eprintln!(
+            "  {path}: {:.6e} ± {:.2e} (90 % interval {:.6e} … {:.6e}; prior {:.4e} ± {:.2e})",
+            p.mean, p.std, p.p05, p.p95, p.prior_mean, p.prior_std
+        );
+    }
+    for (sensor, r) in &report.residual_rmse {
+        eprintln!(
+            "  residual RMSE {sensor}: {:.4e} → {:.4e} {} ({} samples)",
+            r.before, r.after, r.unit, r.samples
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -24,6 +24,8 @@ enum Command {
     },
     /// Simulate a model and write sensor traces and a report.
     Simulate(commands::SimulateArgs),
+    /// Calibrate a model's parameters on recorded sensor data and report the posterior.
+    Calibrate(commands::CalibrateArgs),
     /// Run validation cases and print a table; exit non-zero if any case fails.
     Validate {
         /// A directory of cases (each a folder with `case.toml`), or one case folder.
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { model } => commands::check(&model),
         Command::Simulate(args) => commands::simulate(&args),
+        Command::Calibrate(args) => commands::calibrate(&args),
         Command::Validate { dir, report } => commands::validate(&dir, report.as_deref()),
     };
     match result {

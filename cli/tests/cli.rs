@@ -84,7 +84,7 @@ fn simulate_writes_traces_and_a_report() {
     assert_eq!(
         lines.next(),
         Some(
-            "time,speed,motor_current,front_bearing_load,rear_bearing_load,bending_moment,front_bearing_temperature,stator_temperature,housing_temperature,nose_growth"
+            "time,spindle_speed,cutting_torque,cutting_force,coolant_temperature,speed,motor_current,front_bearing_load,rear_bearing_load,bending_moment,front_bearing_temperature,stator_temperature,housing_temperature,nose_growth"
         )
     );
     assert_eq!(lines.count(), 200); // 100 Hz for 2 s

@@ -384,6 +384,11 @@ impl InputSeries {
         }
     }
 
+    /// Whether the table drives model input `i`.
+    pub fn drives(&self, i: usize) -> bool {
+        self.tracks.get(i).is_some_and(Option::is_some)
+    }
+
     /// The last time at which any input is given, in s.
     pub fn end_time(&self) -> Option<f64> {
         self.tracks

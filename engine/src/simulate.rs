@@ -99,8 +99,8 @@ pub struct ThermalSummary {
 }
 
 /// Simulates `model` as `options` say, calling `row(time, values)` for every sampling instant
-/// (one value per sensor; `None` where that sensor did not sample), and `progress(fraction)`
-/// now and then.
+/// (the model inputs at that time, then one value per sensor, `None` where that sensor did not
+/// sample: a table that `twin calibrate` reads back), and `progress(fraction)` now and then.
 pub fn simulate(
     model: Arc<Model>,
     options: &SimulateOptions,
@@ -119,7 +119,8 @@ pub fn simulate(
     let dt = model.dt_mech;
     let steps = (duration / dt).round() as u64;
     let n = model.sensors.len();
-    let mut values = vec![None; n];
+    let ni = model.inputs.len();
+    let mut values = vec![None; ni + n];
     let mut stats: Vec<(u64, f64, f64, f64, f64)> =
         vec![(0, 0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN); n];
     let mut inputs = twin.inputs().to_vec();
@@ -138,8 +139,14 @@ pub fn simulate(
             return Err(e);
         }
         if sampled {
+            if let Some(series) = &options.inputs {
+                series.values_at(twin.time(), &mut inputs);
+            }
+            for (slot, u) in values.iter_mut().zip(&inputs) {
+                *slot = Some(*u);
+            }
             for (i, r) in twin.readings().iter().enumerate() {
-                values[i] = r.fresh.then_some(r.value);
+                values[ni + i] = r.fresh.then_some(r.value);
                 if r.fresh {
                     let s = &mut stats[i];
                     *s = (

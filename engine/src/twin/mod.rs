@@ -344,6 +344,17 @@ impl Twin {
         any
     }
 
+    /// Noise-free prediction of sensor `s` now (true value plus bias), whether or not it is due
+    /// to sample: what an estimator compares a measurement with.
+    pub fn predict(&self, s: usize) -> f64 {
+        self.true_value(&self.model.sensors[s].kind) + self.state.tunables.bias[s]
+    }
+
+    /// Sets the temperature of thermal node `n` in °C (an estimator's state update).
+    pub fn set_node_temperature(&mut self, n: usize, value: f64) {
+        self.state.thermal.nodes[n] = value;
+    }
+
     /// Noise- and bias-free value of a sensor quantity now.
     fn true_value(&self, kind: &SensorKind) -> f64 {
         let st = &self.state;

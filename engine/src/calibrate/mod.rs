@@ -1,0 +1,468 @@
+//! Calibration: estimating a model's declared parameters (and its thermal node temperatures)
+//! from recorded sensor data, online ([`filters`]: ensemble Kalman filter, particle filter) or
+//! in batch ([`batch`]: Levenberg–Marquardt), with a report of the posterior and of the fit.
+//!
+//! Default method: `batch` for recorded runs (the most accurate, with a covariance from the
+//! Jacobian); the filters for streams and for states that drift.
+
+pub mod batch;
+pub mod ensemble;
+pub mod filters;
+pub mod run;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use indexmap::IndexMap;
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+use rand_pcg::Pcg64;
+use rayon::prelude::*;
+use serde::Serialize;
+
+pub use ensemble::Ensemble;
+pub use filters::{EnsembleKalmanFilter, Estimator, FilterCheckpoint, ParticleFilter};
+pub use run::Run;
+
+use crate::data::DataQuality;
+use crate::error::{Error, Result};
+use crate::model::Model;
+
+/// How to calibrate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Ensemble Kalman filter.
+    EnKF,
+    /// Particle filter.
+    ParticleFilter,
+    /// Levenberg–Marquardt over all runs.
+    Batch,
+}
+
+impl Method {
+    /// The name used on the command line and in reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::EnKF => "enkf",
+            Method::ParticleFilter => "pf",
+            Method::Batch => "batch",
+        }
+    }
+}
+
+/// Settings of a calibration.
+#[derive(Debug, Clone)]
+pub struct CalibrateOptions {
+    /// The method.
+    pub method: Method,
+    /// Ensemble members (filters).
+    pub members: usize,
+    /// Seed of the prior draws and of the filters' randomness.
+    pub seed: u64,
+    /// Prior mean and standard deviation per declared parameter (default: the model's).
+    pub prior: Option<Vec<(f64, f64)>>,
+    /// Most iterations (batch).
+    pub max_iterations: usize,
+}
+
+impl Default for CalibrateOptions {
+    fn default() -> Self {
+        Self {
+            method: Method::Batch,
+            members: 64,
+            seed: 0,
+            prior: None,
+            max_iterations: 20,
+        }
+    }
+}
+
+/// The posterior of one parameter.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParameterSummary {
+    /// Posterior mean.
+    pub mean: f64,
+    /// Posterior standard deviation.
+    pub std: f64,
+    /// 5 % quantile.
+    pub p05: f64,
+    /// Median.
+    pub p50: f64,
+    /// 95 % quantile.
+    pub p95: f64,
+    /// Prior mean.
+    pub prior_mean: f64,
+    /// Prior standard deviation.
+    pub prior_std: f64,
+}
+
+/// Residual RMSE of one sensor, in its unit, with the prior and with the calibrated parameters.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResidualSummary {
+    /// The sensor's unit.
+    pub unit: String,
+    /// Measurements compared.
+    pub samples: usize,
+    /// RMSE with the prior means.
+    pub before: f64,
+    /// RMSE with the posterior means.
+    pub after: f64,
+}
+
+/// What a calibration found.
+#[derive(Debug, Clone, Serialize)]
+pub struct CalibrationReport {
+    /// Model name.
+    pub model: String,
+    /// Method used.
+    pub method: String,
+    /// Ensemble members (filters), or simulations per Jacobian (batch).
+    pub members: usize,
+    /// The data files, one run each.
+    pub runs: Vec<String>,
+    /// Posterior per parameter path.
+    pub parameters: IndexMap<String, ParameterSummary>,
+    /// Posterior correlation matrix of the parameters, in declaration order.
+    pub correlation: Vec<Vec<f64>>,
+    /// Per sensor with data: residual RMSE before and after calibration.
+    pub residual_rmse: IndexMap<String, ResidualSummary>,
+    /// Per data file: what the reader counted and left out.
+    pub data_quality: IndexMap<String, DataQuality>,
+    /// Seconds of data processed (summed over runs).
+    pub sim_seconds: f64,
+    /// Wall-clock seconds of the calibration.
+    pub wall_seconds: f64,
+    /// `sim_seconds / wall_seconds`.
+    pub real_time_factor: f64,
+    /// Batch: iterations made.
+    pub iterations: Option<usize>,
+    /// Batch: whether the cost settled.
+    pub converged: Option<bool>,
+}
+
+/// A record of the calibration's progress, for a trace file.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceRecord {
+    /// Run index.
+    pub run: usize,
+    /// Data time in s (filters) or iteration (batch).
+    pub time: f64,
+    /// Parameter means by path.
+    pub mean: IndexMap<String, f64>,
+    /// Parameter standard deviations by path.
+    pub std: IndexMap<String, f64>,
+    /// Batch cost ½‖r‖².
+    pub cost: Option<f64>,
+}
+
+/// The prior of `model`'s parameters, or the one given.
+fn prior_of(model: &Model, options: &CalibrateOptions) -> Result<Vec<(f64, f64)>> {
+    let prior = options
+        .prior
+        .clone()
+        .unwrap_or_else(|| model.parameters.iter().map(|p| (p.mean, p.std)).collect());
+    if prior.len() != model.parameters.len() {
+        return Err(Error::State(format!(
+            "the prior has {} parameters; model `{}` declares {}",
+            prior.len(),
+            model.name,
+            model.parameters.len()
+        )));
+    }
+    Ok(prior)
+}
+
+/// Draws `n` parameter vectors from the prior, truncated to the bounds.
+pub fn draw_prior(model: &Model, prior: &[(f64, f64)], n: usize, seed: u64) -> Vec<Vec<f64>> {
+    let mut rng = Pcg64::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            model
+                .parameters
+                .iter()
+                .zip(prior)
+                .map(|(p, (m, s))| {
+                    for _ in 0..100 {
+                        let z: f64 = StandardNormal.sample(&mut rng);
+                        let v = m + s * z;
+                        if v >= p.lower && v <= p.upper {
+                            return v;
+                        }
+                    }
+                    m.clamp(p.lower, p.upper)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Weighted summary of samples `x` (one value per member) with weights `w`.
+fn summarise(x: &[f64], w: &[f64], prior: (f64, f64)) -> ParameterSummary {
+    let mean: f64 = x.iter().zip(w).map(|(a, b)| a * b).sum();
+    let var: f64 = x.iter().zip(w).map(|(a, b)| b * (a - mean).powi(2)).sum();
+    let mut order: Vec<usize> = (0..x.len()).collect();
+    order.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
+    let quantile = |q: f64| {
+        let mut cum = 0.0;
+        for &i in &order {
+            cum += w[i];
+            if cum >= q {
+                return x[i];
+            }
+        }
+        x[*order.last().expect("non-empty")]
+    };
+    ParameterSummary {
+        mean,
+        std: var.sqrt(),
+        p05: quantile(0.05),
+        p50: quantile(0.5),
+        p95: quantile(0.95),
+        prior_mean: prior.0,
+        prior_std: prior.1,
+    }
+}
+
+/// Per-sensor residual RMSE of the model with parameters `theta` over `runs`:
+/// `(sum of squares, count)` per sensor.
+fn residual_sums(model: &Arc<Model>, runs: &[Run], theta: &[f64]) -> Result<Vec<(f64, usize)>> {
+    let per_run: Vec<Vec<(f64, usize)>> = runs
+        .par_iter()
+        .map(|run| -> Result<Vec<(f64, usize)>> {
+            let mut twin = run::twin_with(model, theta, 0)?;
+            let mut buf = Vec::new();
+            let mut acc = vec![(0.0, 0usize); model.sensors.len()];
+            for (t, z) in run.times.iter().zip(&run.z) {
+                run::drive_to(&mut twin, &run.inputs, *t, &mut buf)?;
+                for (s, v) in z.iter().enumerate() {
+                    if let Some(v) = v {
+                        acc[s].0 += (v - twin.predict(s)).powi(2);
+                        acc[s].1 += 1;
+                    }
+                }
+            }
+            Ok(acc)
+        })
+        .collect::<Result<_>>()?;
+    let mut total = vec![(0.0, 0usize); model.sensors.len()];
+    for acc in per_run {
+        for (t, a) in total.iter_mut().zip(acc) {
+            t.0 += a.0;
+            t.1 += a.1;
+        }
+    }
+    Ok(total)
+}
+
+/// Checks that every sensor with data declares its noise (residuals are weighted by it).
+fn check_noise(model: &Model, runs: &[Run]) -> Result<Vec<f64>> {
+    for (s, sensor) in model.sensors.iter().enumerate() {
+        let has_data = runs.iter().any(|r| r.z.iter().any(|z| z[s].is_some()));
+        if has_data && sensor.noise_std <= 0.0 {
+            return Err(Error::invalid(
+                &model.source,
+                None,
+                Some(format!("sensor.{}.noise_std", sensor.name)),
+                "the data measure this sensor, and calibration weighs residuals by the sensor noise: expected noise_std > 0",
+            ));
+        }
+    }
+    Ok(model
+        .sensors
+        .iter()
+        .map(|s| s.noise_std.max(1e-300))
+        .collect())
+}
+
+/// Calibrates `model` on `runs`. `trace` receives progress records, `progress` the fraction
+/// done.
+pub fn calibrate(
+    model: &Arc<Model>,
+    runs: &[Run],
+    options: &CalibrateOptions,
+    mut trace: impl FnMut(&TraceRecord) -> Result<()>,
+    mut progress: impl FnMut(f64),
+) -> Result<CalibrationReport> {
+    if runs.is_empty() {
+        return Err(Error::State("no data to calibrate on".into()));
+    }
+    if model.parameters.is_empty() {
+        return Err(Error::invalid(
+            &model.source,
+            None,
+            Some("parameter".to_string()),
+            "the model declares no [[parameter]] to calibrate",
+        ));
+    }
+    let sigma = check_noise(model, runs)?;
+    let prior = prior_of(model, options)?;
+    let paths: Vec<String> = model.parameters.iter().map(|p| p.path.clone()).collect();
+    let start = Instant::now();
+    let total_time: f64 = runs.iter().map(Run::end_time).sum();
+    let record =
+        |run: usize, time: f64, mean: &[f64], std: &[f64], cost: Option<f64>| TraceRecord {
+            run,
+            time,
+            mean: paths.iter().cloned().zip(mean.iter().copied()).collect(),
+            std: paths.iter().cloned().zip(std.iter().copied()).collect(),
+            cost,
+        };
+    let (summaries, correlation, iterations, converged, members) = match options.method {
+        Method::Batch => {
+            let means: Vec<f64> = prior.iter().map(|p| p.0).collect();
+            let opts = batch::BatchOptions {
+                max_iterations: options.max_iterations,
+                tolerance: 1e-6,
+                prior: prior.clone(),
+            };
+            let mut trace_err = None;
+            let result = batch::calibrate(model, runs, &sigma, &means, &opts, |it| {
+                progress((it.iteration as f64 / options.max_iterations as f64).min(1.0));
+                if trace_err.is_none() {
+                    trace_err = trace(&record(
+                        0,
+                        it.iteration as f64,
+                        &it.theta,
+                        &[],
+                        Some(it.cost),
+                    ))
+                    .err();
+                }
+            })?;
+            if let Some(e) = trace_err {
+                return Err(e);
+            }
+            let p = result.theta.len();
+            let summaries: Vec<ParameterSummary> = (0..p)
+                .map(|j| {
+                    let sd = result.covariance[(j, j)].max(0.0).sqrt();
+                    let (lo, hi) = (model.parameters[j].lower, model.parameters[j].upper);
+                    let m = result.theta[j];
+                    ParameterSummary {
+                        mean: m,
+                        std: sd,
+                        p05: (m - 1.644854 * sd).clamp(lo, hi),
+                        p50: m,
+                        p95: (m + 1.644854 * sd).clamp(lo, hi),
+                        prior_mean: prior[j].0,
+                        prior_std: prior[j].1,
+                    }
+                })
+                .collect();
+            let corr = (0..p)
+                .map(|a| {
+                    (0..p)
+                        .map(|b| {
+                            let c = &result.covariance;
+                            c[(a, b)] / (c[(a, a)] * c[(b, b)]).sqrt().max(1e-300)
+                        })
+                        .collect()
+                })
+                .collect();
+            (
+                summaries,
+                corr,
+                Some(result.history.len() - 1),
+                Some(result.converged),
+                p + 1,
+            )
+        }
+        Method::EnKF | Method::ParticleFilter => {
+            let n = options.members.max(2);
+            let thetas = draw_prior(model, &prior, n, options.seed);
+            let mut filter: Box<dyn Estimator> = match options.method {
+                Method::EnKF => Box::new(EnsembleKalmanFilter::new(model, &thetas, options.seed)?),
+                _ => Box::new(ParticleFilter::new(model, &thetas, options.seed)?),
+            };
+            let mut done = 0.0;
+            let mut next_trace: f64;
+            for (r, run) in runs.iter().enumerate() {
+                if r > 0 {
+                    filter.start_run()?;
+                }
+                next_trace = 0.0;
+                for (t, z) in run.times.iter().zip(&run.z) {
+                    filter.estimate(*t, &run.inputs, z)?;
+                    if *t >= next_trace {
+                        let (x, w) = filter.samples();
+                        let s: Vec<ParameterSummary> = (0..prior.len())
+                            .map(|j| {
+                                summarise(&x.iter().map(|v| v[j]).collect::<Vec<_>>(), &w, prior[j])
+                            })
+                            .collect();
+                        let mean: Vec<f64> = s.iter().map(|p| p.mean).collect();
+                        let std: Vec<f64> = s.iter().map(|p| p.std).collect();
+                        trace(&record(r, *t, &mean, &std, None))?;
+                        next_trace = t + 1.0;
+                        progress(((done + t) / total_time.max(1e-12)).min(1.0));
+                    }
+                }
+                done += run.end_time();
+            }
+            let (x, w) = filter.samples();
+            let summaries: Vec<ParameterSummary> = (0..prior.len())
+                .map(|j| summarise(&x.iter().map(|v| v[j]).collect::<Vec<_>>(), &w, prior[j]))
+                .collect();
+            let p = prior.len();
+            let means: Vec<f64> = summaries.iter().map(|s| s.mean).collect();
+            let cov = |a: usize, b: usize| -> f64 {
+                x.iter()
+                    .zip(&w)
+                    .map(|(v, wi)| wi * (v[a] - means[a]) * (v[b] - means[b]))
+                    .sum()
+            };
+            let corr = (0..p)
+                .map(|a| {
+                    (0..p)
+                        .map(|b| cov(a, b) / (cov(a, a) * cov(b, b)).sqrt().max(1e-300))
+                        .collect()
+                })
+                .collect();
+            (summaries, corr, None, None, n)
+        }
+    };
+    let wall = start.elapsed().as_secs_f64();
+    let before_theta: Vec<f64> = prior.iter().map(|p| p.0).collect();
+    let after_theta: Vec<f64> = summaries.iter().map(|s| s.mean).collect();
+    let (before, after) = (
+        residual_sums(model, runs, &before_theta)?,
+        residual_sums(model, runs, &after_theta)?,
+    );
+    let residual_rmse = model
+        .sensors
+        .iter()
+        .enumerate()
+        .filter(|(s, _)| before[*s].1 > 0)
+        .map(|(s, sensor)| {
+            let n = before[s].1 as f64;
+            (
+                sensor.name.clone(),
+                ResidualSummary {
+                    unit: sensor.unit.to_string(),
+                    samples: before[s].1,
+                    before: (before[s].0 / n).sqrt(),
+                    after: (after[s].0 / n).sqrt(),
+                },
+            )
+        })
+        .collect();
+    progress(1.0);
+    Ok(CalibrationReport {
+        model: model.name.clone(),
+        method: options.method.name().to_string(),
+        members,
+        runs: runs.iter().map(|r| r.source.clone()).collect(),
+        parameters: paths.into_iter().zip(summaries).collect(),
+        correlation,
+        residual_rmse,
+        data_quality: runs
+            .iter()
+            .map(|r| (r.source.clone(), r.quality.clone()))
+            .collect(),
+        sim_seconds: total_time,
+        wall_seconds: wall,
+        real_time_factor: total_time / wall.max(1e-12),
+        iterations,
+        converged,
+    })
+}

@@ -1,0 +1,124 @@
+//! Recorded runs prepared for calibration: the inputs as a series, and per row the
+//! measurements of each sensor (`None` where not measured or unusable).
+
+use std::sync::Arc;
+
+use crate::data::{DataQuality, DataTable, InputSeries, Policy};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::twin::Twin;
+
+/// One recorded run of the machine.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The file it came from.
+    pub source: String,
+    /// Model inputs over time.
+    pub inputs: InputSeries,
+    /// Times in s of the rows holding at least one measurement, increasing.
+    pub times: Vec<f64>,
+    /// Per such row, per model sensor: the measured value.
+    pub z: Vec<Vec<Option<f64>>>,
+    /// What the reader found wrong (counted, and left out).
+    pub quality: DataQuality,
+}
+
+impl Run {
+    /// Reads a data file leniently: non-finite values, duplicates and out-of-order rows are
+    /// counted in [`Run::quality`] and never reach an estimator.
+    pub fn read(model: &Model, path: &str) -> Result<Self> {
+        let table = DataTable::read(path, Policy::Lenient)?;
+        Self::from_table(model, &table)
+    }
+
+    /// Prepares a table already read.
+    pub fn from_table(model: &Model, table: &DataTable) -> Result<Self> {
+        table.check_columns(model)?;
+        let columns: Vec<Option<usize>> = model
+            .sensors
+            .iter()
+            .map(|s| table.column(&s.name))
+            .collect();
+        if columns.iter().all(Option::is_none) {
+            return Err(Error::invalid(
+                &table.source,
+                Some(1),
+                None,
+                format!(
+                    "no sensor column of model `{}` (sensors: {})",
+                    model.name,
+                    model
+                        .sensors
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        let (mut times, mut z) = (Vec::new(), Vec::new());
+        for (t, row) in table.times.iter().zip(&table.rows) {
+            let values: Vec<Option<f64>> = columns.iter().map(|c| c.and_then(|c| row[c])).collect();
+            if values.iter().any(Option::is_some) {
+                times.push(*t);
+                z.push(values);
+            }
+        }
+        Ok(Self {
+            source: table.source.clone(),
+            inputs: InputSeries::from_table(model, table),
+            times,
+            z,
+            quality: table.quality.clone(),
+        })
+    }
+
+    /// Whether the data give model input `name` (else it keeps its default).
+    pub fn drives_input(&self, model: &Model, name: &str) -> bool {
+        model
+            .input_index(name)
+            .is_some_and(|i| self.inputs.drives(i))
+    }
+
+    /// Time of the last measurement in s.
+    pub fn end_time(&self) -> f64 {
+        self.times.last().copied().unwrap_or(0.0)
+    }
+}
+
+/// Steps `twin` until time `t` with its inputs from `inputs`; a thermal fault is an error.
+pub fn drive_to(twin: &mut Twin, inputs: &InputSeries, t: f64, buf: &mut Vec<f64>) -> Result<()> {
+    let dt = twin.model().dt_mech;
+    buf.clear();
+    buf.extend_from_slice(twin.inputs());
+    while twin.time() + 0.5 * dt < t {
+        inputs.values_at(twin.time(), buf);
+        for (i, v) in buf.iter().enumerate() {
+            twin.set_input(i, *v);
+        }
+        twin.step();
+    }
+    twin.take_fault().map_or(Ok(()), Err)
+}
+
+/// The measurement noise standard deviation of every sensor of `model` (from the twin's
+/// values in force); sensors declared noise-free get `floor`.
+pub fn noise_std(twin: &Twin, floor: f64) -> Vec<f64> {
+    twin.state()
+        .tunables
+        .noise_std
+        .iter()
+        .map(|s| if *s > 0.0 { *s } else { floor })
+        .collect()
+}
+
+/// A fresh twin of `model` with parameter values `theta`.
+pub fn twin_with(model: &Arc<Model>, theta: &[f64], seed: u64) -> Result<Twin> {
+    Twin::with_params(
+        Arc::clone(model),
+        crate::params::Params {
+            values: theta.to_vec(),
+        },
+        seed,
+    )
+}
