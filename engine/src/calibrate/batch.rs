@@ -195,6 +195,14 @@ pub fn calibrate(
 
 /// Forward-difference Jacobian of the residuals at `theta` (residuals `r`), every column
 /// simulated at once; a step that would leave the upper bound goes backwards.
+///
+/// rapier steps in f32, so any change of a parameter that touches the dynamics flips roundings
+/// and adds a small chaotic perturbation to the fast mechanical signals, independent of the
+/// step size (about 3e-4 A of spindle motor current). A Jacobian taken at face value would read
+/// that perturbation as information. One more simulation, with every parameter moved by a
+/// amount that moves its f32 inputs but not the physics (1e-4 of the step), measures this
+/// floor per sensor; a sensor's block of a column whose change
+/// does not stand clearly above the floor (`NOISE_MARGIN` times its RMS) is set to zero.
 fn forward_jacobian(
     model: &Arc<Model>,
     runs: &[Run],
@@ -211,15 +219,64 @@ fn forward_jacobian(
             if theta[j] + d > bounds[j].1 { -d } else { d }
         })
         .collect();
-    let columns: Vec<Vec<f64>> = (0..p)
+    let columns: Vec<Vec<f64>> = (0..=p)
         .into_par_iter()
         .map(|j| {
             let mut th = theta.to_vec();
-            th[j] += steps[j];
+            if j < p {
+                th[j] += steps[j];
+            } else {
+                for (k, x) in th.iter_mut().enumerate() {
+                    *x = (*x + 1e-4 * steps[k]).clamp(bounds[k].0, bounds[k].1);
+                }
+            }
             residuals(model, runs, sigma, prior, &th)
         })
         .collect::<Result<_>>()?;
-    Ok(DMatrix::from_fn(r.len(), p, |i, j| {
-        (columns[j][i] - r[i]) / steps[j]
-    }))
+    let labels = labels(model, runs, p);
+    let blocks = model.sensors.len();
+    let block_rms = |col: &[f64]| {
+        let mut acc = vec![(0.0, 0usize); blocks];
+        for (i, l) in labels.iter().enumerate() {
+            if *l < blocks {
+                acc[*l].0 += (col[i] - r[i]).powi(2);
+                acc[*l].1 += 1;
+            }
+        }
+        acc.into_iter()
+            .map(|(s, n)| if n > 0 { (s / n as f64).sqrt() } else { 0.0 })
+            .collect::<Vec<f64>>()
+    };
+    let floor = block_rms(&columns[p]);
+    let mut jac = DMatrix::from_fn(r.len(), p, |i, j| (columns[j][i] - r[i]) / steps[j]);
+    for j in 0..p {
+        let signal = block_rms(&columns[j]);
+        for (i, l) in labels.iter().enumerate() {
+            if *l < blocks && signal[*l] <= NOISE_MARGIN * floor[*l] {
+                jac[(i, j)] = 0.0;
+            }
+        }
+    }
+    Ok(jac)
+}
+
+/// A column block must change this many times more than the rounding floor to count.
+const NOISE_MARGIN: f64 = 3.0;
+
+/// The sensor of each residual (measurements in run and row order, then `usize::MAX` for the
+/// prior residuals), matching [`residuals`].
+fn labels(model: &Model, runs: &[Run], p: usize) -> Vec<usize> {
+    let mut l: Vec<usize> = runs
+        .iter()
+        .flat_map(|run| {
+            run.z.iter().flat_map(|z| {
+                z.iter()
+                    .enumerate()
+                    .filter_map(|(s, v)| v.map(|_| s))
+            })
+        })
+        .collect();
+    l.extend(std::iter::repeat_n(usize::MAX, p));
+    debug_assert!(model.sensors.len() < usize::MAX);
+    l
 }
