@@ -87,7 +87,7 @@ fn simulate_writes_traces_and_a_report() {
             "time,spindle_speed,cutting_torque,cutting_force,coolant_temperature,speed,motor_current,front_bearing_load,rear_bearing_load,bending_moment,front_bearing_temperature,stator_temperature,housing_temperature,nose_growth"
         )
     );
-    assert_eq!(lines.count(), 200); // 100 Hz for 2 s
+    assert_eq!(lines.count(), 201); // inputs at t = 0, then 100 Hz for 2 s
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(r["steps"], 2000);

@@ -27,7 +27,8 @@ const FD_STEP: f64 = 0.1;
 pub struct BatchOptions {
     /// Most iterations.
     pub max_iterations: usize,
-    /// Stop when the cost falls by less than this fraction in an iteration.
+    /// Stop when the Gauss–Newton step is below this fraction of each parameter's posterior
+    /// standard deviation.
     pub tolerance: f64,
     /// Prior means and standard deviations of the parameters.
     pub prior: Vec<(f64, f64)>,
@@ -131,12 +132,25 @@ pub fn calibrate(
     }];
     progress(&history[0]);
     let mut converged = false;
-    let mut jacobian;
+    let mut jacobian = forward_jacobian(model, runs, sigma, prior, &bounds, &theta, &r)?;
     for iteration in 1..=options.max_iterations {
-        jacobian = forward_jacobian(model, runs, sigma, prior, &bounds, &theta, &r)?;
         let rv = DVector::from_column_slice(&r);
         let jtj = jacobian.transpose() * &jacobian;
         let g = jacobian.transpose() * rv;
+        // Converged when the Gauss–Newton step is a small fraction of the posterior standard
+        // deviation in every parameter that is not held at a bound.
+        if let Some(inv) = jtj.clone().try_inverse() {
+            let step = -(&inv * &g);
+            let settled = (0..p).all(|k| {
+                let held = (theta[k] <= bounds[k].0 && step[k] < 0.0)
+                    || (theta[k] >= bounds[k].1 && step[k] > 0.0);
+                held || step[k].abs() <= options.tolerance * inv[(k, k)].max(0.0).sqrt()
+            });
+            if settled {
+                converged = true;
+                break;
+            }
+        }
         let mut accepted = false;
         for _ in 0..12 {
             let mut a = jtj.clone();
@@ -153,13 +167,11 @@ pub fn calibrate(
             let rt = residuals(model, runs, sigma, prior, &trial)?;
             let ct = cost(&rt);
             if ct < c {
-                let drop = (c - ct) / c.max(1e-300);
                 theta = trial;
                 r = rt;
                 c = ct;
                 lambda = (lambda / 3.0).max(1e-9);
                 accepted = true;
-                converged = drop < options.tolerance;
                 break;
             }
             lambda *= 4.0;
@@ -172,14 +184,12 @@ pub fn calibrate(
         });
         progress(history.last().expect("pushed"));
         if !accepted {
-            converged = true; // no step lowers the cost: a (bounded) minimum
-        }
-        if converged {
+            // No step lowers the cost: a (bounded) minimum within the rounding of the model.
+            converged = true;
             break;
         }
+        jacobian = forward_jacobian(model, runs, sigma, prior, &bounds, &theta, &r)?;
     }
-    // The covariance at the optimum itself.
-    jacobian = forward_jacobian(model, runs, sigma, prior, &bounds, &theta, &r)?;
     let jtj = jacobian.transpose() * &jacobian;
     let covariance = jtj.clone().try_inverse().ok_or_else(|| {
         Error::State("the parameters are not identifiable from these data (singular JᵀJ)".into())
@@ -269,11 +279,9 @@ fn labels(model: &Model, runs: &[Run], p: usize) -> Vec<usize> {
     let mut l: Vec<usize> = runs
         .iter()
         .flat_map(|run| {
-            run.z.iter().flat_map(|z| {
-                z.iter()
-                    .enumerate()
-                    .filter_map(|(s, v)| v.map(|_| s))
-            })
+            run.z
+                .iter()
+                .flat_map(|z| z.iter().enumerate().filter_map(|(s, v)| v.map(|_| s)))
         })
         .collect();
     l.extend(std::iter::repeat_n(usize::MAX, p));

@@ -312,7 +312,7 @@ pub fn calibrate(
             let means: Vec<f64> = prior.iter().map(|p| p.0).collect();
             let opts = batch::BatchOptions {
                 max_iterations: options.max_iterations,
-                tolerance: 1e-6,
+                tolerance: 0.01,
                 prior: prior.clone(),
             };
             let mut trace_err = None;
