@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use machine_twin::calibrate::{CalibrateOptions, Method, Run, calibrate as run_calibration};
+use machine_twin::calibrate::{
+    CalibrateOptions, Checkpoint, Method, Run, calibrate_with_checkpoints as run_calibration,
+};
 use machine_twin::data::{DataTable, InputSeries, Policy, TraceWriter};
 use machine_twin::simulate::{SimulateOptions, simulate as run_simulation};
 use machine_twin::thermal::{BackendChoice, choose};
@@ -245,6 +247,42 @@ pub struct CalibrateArgs {
     /// Write the estimates over time (NDJSON) here.
     #[arg(long)]
     trace: Option<PathBuf>,
+    /// Keep a checkpoint here (replaced atomically), so that a killed job can `--resume`.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Seconds of data between checkpoints of the filters (batch: every iteration).
+    #[arg(long, default_value_t = 60.0)]
+    checkpoint_every: f64,
+    /// Continue from a checkpoint (same model, data, method and seed); the result equals an
+    /// uninterrupted run's.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+}
+
+/// Writes `value` as JSON to `path` through a temporary file and a rename, so a reader (or a
+/// resumed job) never sees half a file.
+fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let label = path.display().to_string();
+    let tmp = path.with_extension("tmp");
+    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&label, e))?;
+    let mut w = std::io::BufWriter::new(file);
+    serde_json::to_writer(&mut w, value).map_err(|e| Error::State(e.to_string()))?;
+    w.flush().map_err(|e| Error::io(&label, e))?;
+    drop(w);
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(&label, e))
+}
+
+fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(&label, e))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::invalid(
+            &label,
+            Some(e.line()),
+            None,
+            format!("not a calibration checkpoint: {e}"),
+        )
+    })
 }
 
 /// `--method` values.
@@ -324,7 +362,17 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
             .map(|p| read_prior(p, &model))
             .transpose()?,
         max_iterations: args.max_iterations,
+        checkpoint_every: args.checkpoint_every,
+        resume: args.resume.as_deref().map(read_checkpoint).transpose()?,
     };
+    if !(args.checkpoint_every.is_finite() && args.checkpoint_every > 0.0) {
+        return Err(Error::invalid(
+            "--checkpoint-every",
+            None,
+            None,
+            format!("expected seconds > 0, got {}", args.checkpoint_every),
+        ));
+    }
     if args.members < 2 {
         return Err(Error::invalid(
             "--members",
@@ -355,6 +403,10 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
             Ok(())
         },
         |f| bar.set_position((f * 1000.0) as u64),
+        |cp| match &args.checkpoint {
+            Some(path) => write_json_atomic(path, cp),
+            None => Ok(()),
+        },
     )?;
     bar.finish_and_clear();
     if let Some(mut w) = trace {

@@ -230,3 +230,187 @@ fn validate_fails_on_a_failing_case() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("FAIL"));
 }
+
+/// A small calibration problem: a speed-controlled flywheel whose friction is to be found.
+const FLYWHEEL: &str = r#"
+[model]
+name = "flywheel"
+[solver]
+dt_mech = 0.002
+iterations = 1
+gravity = [0.0, 0.0, 0.0]
+[input.speed_cmd]
+unit = "rad/s"
+[body.wheel]
+mass = 10.0
+inertia = [0.05, 0.03, 0.03]
+[joint.shaft]
+type = "revolute"
+parent = "world"
+child = "wheel"
+axis = [1.0, 0.0, 0.0]
+friction = { coulomb = 0.1, viscous = 2.0e-3 }
+[drive.motor]
+joint = "shaft"
+mode = "speed"
+setpoint = { input = "speed_cmd" }
+kp = 0.5
+ki = 5.0
+torque_constant = 0.5
+[sensor.current]
+kind = "motor_current"
+drive = "motor"
+rate = 50.0
+noise_std = 0.01
+[[parameter]]
+path = "joint.shaft.friction.viscous"
+std = 1.0e-3
+bounds = [0.0, 1.0]
+[[parameter]]
+path = "joint.shaft.friction.coulomb"
+std = 0.05
+bounds = [0.0, 10.0]
+"#;
+
+/// Writes the flywheel model and synthetic data (true viscous 2.6e-3, Coulomb 0.13) to a
+/// scratch directory; returns (model, data).
+fn flywheel_data(tag: &str) -> (String, String) {
+    let model = scratch(&format!("{tag}_flywheel.toml"));
+    std::fs::write(&model, FLYWHEEL).unwrap();
+    let program = scratch(&format!("{tag}_program.csv"));
+    std::fs::write(
+        &program,
+        "time,speed_cmd\n0,0\n2,100\n100,100\n102,250\n200,250\n202,180\n300,180\n",
+    )
+    .unwrap();
+    let data = scratch(&format!("{tag}_data.csv"));
+    let o = twin(&[
+        "simulate",
+        model.to_str().unwrap(),
+        "--inputs",
+        program.to_str().unwrap(),
+        "--set",
+        "joint.shaft.friction.viscous=2.6e-3",
+        "--set",
+        "joint.shaft.friction.coulomb=0.13",
+        "--seed",
+        "4",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    (
+        model.to_str().unwrap().into(),
+        data.to_str().unwrap().into(),
+    )
+}
+
+#[test]
+fn calibrate_recovers_friction_and_reports_it() {
+    let (model, data) = flywheel_data("batch");
+    let report = scratch("batch_report.json");
+    let trace = scratch("batch_trace.ndjson");
+    let o = twin(&[
+        "calibrate",
+        &model,
+        "--data",
+        &data,
+        "--report",
+        report.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    for (path, truth) in [
+        ("joint.shaft.friction.viscous", 2.6e-3),
+        ("joint.shaft.friction.coulomb", 0.13),
+    ] {
+        let p = &r["parameters"][path];
+        let mean = p["mean"].as_f64().unwrap();
+        assert!((mean - truth).abs() < 0.03 * truth, "{path}: {mean}");
+        assert!(p["p05"].as_f64().unwrap() <= p["p50"].as_f64().unwrap());
+        assert!(p["p50"].as_f64().unwrap() <= p["p95"].as_f64().unwrap());
+    }
+    let rmse = &r["residual_rmse"]["current"];
+    assert!(rmse["after"].as_f64().unwrap() < rmse["before"].as_f64().unwrap());
+    for key in ["sim_seconds", "wall_seconds", "real_time_factor"] {
+        assert!(r[key].as_f64().unwrap() > 0.0, "{key}");
+    }
+    assert!(r["data_quality"][&data]["rows"].as_u64().unwrap() > 1000);
+    let lines = std::fs::read_to_string(&trace).unwrap();
+    assert!(lines.lines().count() >= 2, "one trace line per iteration");
+}
+
+#[test]
+fn killed_calibration_resumes_to_the_same_result() {
+    let (model, data) = flywheel_data("resume");
+    let full = scratch("resume_full.json");
+    let common = [
+        "calibrate",
+        &model,
+        "--data",
+        &data,
+        "--method",
+        "enkf",
+        "--members",
+        "24",
+        "--seed",
+        "9",
+    ];
+    let o = twin(&[&common[..], &["--report", full.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Start again with checkpoints every 5 s of data, and kill it once one is written.
+    let cp = scratch("resume_cp.json");
+    let part = scratch("resume_part.json");
+    let _ = std::fs::remove_file(&cp);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_twin"))
+        .current_dir(root())
+        .args(common)
+        .args([
+            "--checkpoint",
+            cp.to_str().unwrap(),
+            "--checkpoint-every",
+            "5",
+            "--report",
+            part.to_str().unwrap(),
+        ])
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !cp.exists() {
+        assert!(started.elapsed().as_secs() < 120, "no checkpoint written");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!part.exists(), "the job was killed before it finished");
+    let checkpoint: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cp).unwrap()).unwrap();
+    assert_eq!(checkpoint["method"], "enkf");
+
+    let resumed = scratch("resume_resumed.json");
+    let o = twin(
+        &[
+            &common[..],
+            &[
+                "--resume",
+                cp.to_str().unwrap(),
+                "--report",
+                resumed.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |p: &PathBuf| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    assert_eq!(
+        read(&full)["parameters"],
+        read(&resumed)["parameters"],
+        "resumed ≠ uninterrupted"
+    );
+}

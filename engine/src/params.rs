@@ -197,7 +197,9 @@ pub struct Tunables {
     pub viscous: Vec<f64>,
     /// Per body: mass in kg.
     pub mass: Vec<f64>,
-    /// Per drive: `[kp, ki, kd, max_torque, torque_constant]`.
+    /// Per drive: `[kp, ki, kd, max_torque, torque_constant]` (an unlimited torque is
+    /// infinite, written `"inf"` in JSON).
+    #[serde(with = "non_finite")]
     pub drive: Vec<[f64; 5]>,
     /// Per load: magnitude multiplier.
     pub load_scale: Vec<f64>,
@@ -363,5 +365,53 @@ impl Params {
         for (p, v) in model.parameters.iter().zip(&self.values) {
             tunables.set(p.target, *v);
         }
+    }
+}
+
+/// Serde for drive values that may be infinite: JSON has no infinity, so non-finite numbers
+/// are written as the strings `"inf"`, `"-inf"` or `"NaN"` and read back exactly.
+mod non_finite {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Number(f64),
+        Text(String),
+    }
+
+    fn wrap(x: f64) -> Value {
+        if x.is_finite() {
+            Value::Number(x)
+        } else {
+            Value::Text(x.to_string())
+        }
+    }
+
+    pub fn serialize<S: Serializer>(v: &[[f64; 5]], s: S) -> Result<S::Ok, S::Error> {
+        v.iter()
+            .map(|a| a.map(wrap))
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<[f64; 5]>, D::Error> {
+        let rows: Vec<[Value; 5]> = Vec::deserialize(d)?;
+        rows.into_iter()
+            .map(|row| {
+                let mut out = [0.0; 5];
+                for (o, v) in out.iter_mut().zip(row) {
+                    *o = match v {
+                        Value::Number(x) => x,
+                        Value::Text(t) => t.parse().map_err(|_| {
+                            serde::de::Error::custom(format!(
+                                "expected a number, \"inf\" or \"-inf\", got \"{t}\""
+                            ))
+                        })?,
+                    };
+                }
+                Ok(out)
+            })
+            .collect()
     }
 }

@@ -252,3 +252,29 @@ fn batch_interval_coverage_is_honest() {
     eprintln!("coverage of nominal 90 % intervals: {inside}/{total} = {coverage:.3}");
     assert!((0.80..=0.98).contains(&coverage), "coverage {coverage}");
 }
+
+/// A filter resumed from a checkpoint (through JSON) continues exactly as the original.
+#[test]
+fn filter_checkpoints_resume_exactly() {
+    use machine_twin::calibrate::{EnsembleKalmanFilter, Estimator, FilterCheckpoint, draw_prior};
+    let model = Model::from_toml(MODEL, "<flywheel>").unwrap();
+    let run = synthetic_run(&model, 5);
+    let prior: Vec<(f64, f64)> = model.parameters.iter().map(|p| (p.mean, p.std)).collect();
+    let thetas = draw_prior(&model, &prior, 8, 1);
+    let mut a = EnsembleKalmanFilter::new(&model, &thetas, 1).unwrap();
+    let half = run.times.len() / 2;
+    for i in 0..half {
+        a.estimate(run.times[i], &run.inputs, &run.z[i]).unwrap();
+    }
+    let json = serde_json::to_string(&a.checkpoint()).unwrap();
+    let cp: FilterCheckpoint = serde_json::from_str(&json).unwrap();
+    let mut via_clone = EnsembleKalmanFilter::resume(&model, &a.checkpoint(), 1).unwrap();
+    let mut via_json = EnsembleKalmanFilter::resume(&model, &cp, 1).unwrap();
+    for i in half..half + 200 {
+        for f in [&mut a as &mut dyn Estimator, &mut via_clone, &mut via_json] {
+            f.estimate(run.times[i], &run.inputs, &run.z[i]).unwrap();
+        }
+    }
+    assert_eq!(a.samples().0, via_clone.samples().0, "resume from a clone");
+    assert_eq!(a.samples().0, via_json.samples().0, "resume through JSON");
+}

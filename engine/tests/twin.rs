@@ -173,3 +173,38 @@ fn bearings_share_the_rotor_weight_and_the_cutting_force_by_statics() {
         twin.readings()[rear].expected
     );
 }
+
+#[test]
+fn a_state_with_an_unlimited_drive_round_trips_through_json() {
+    let model = Model::from_toml(
+        r#"
+[model]
+name = "unlimited"
+[body.wheel]
+mass = 1.0
+inertia = [0.01, 0.01, 0.01]
+[joint.shaft]
+type = "revolute"
+parent = "world"
+child = "wheel"
+axis = [1.0, 0.0, 0.0]
+[drive.motor]
+joint = "shaft"
+mode = "speed"
+setpoint = 10.0
+kp = 0.1
+"#,
+        "<unlimited>",
+    )
+    .unwrap();
+    let mut twin = Twin::new(model.clone(), 0);
+    twin.advance_to(0.1);
+    let json = twin.state().to_json().unwrap();
+    let state = machine_twin::State::from_json(&json).unwrap();
+    assert!(state.tunables.drive[0][3].is_infinite());
+    let mut other = Twin::new(model, 0);
+    other.restore(&state).unwrap();
+    twin.advance_to(0.2);
+    other.advance_to(0.2);
+    assert_eq!(twin.joint_velocity(0), other.joint_velocity(0));
+}

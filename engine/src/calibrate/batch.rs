@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::run::{Run, drive_to, twin_with};
 use crate::error::{Error, Result};
@@ -32,10 +32,12 @@ pub struct BatchOptions {
     pub tolerance: f64,
     /// Prior means and standard deviations of the parameters.
     pub prior: Vec<(f64, f64)>,
+    /// The iterations of an interrupted calibration to continue from.
+    pub resume: Option<Vec<BatchIteration>>,
 }
 
-/// One iteration, for the trace.
-#[derive(Debug, Clone, Serialize)]
+/// One iteration, for the trace and for checkpoints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BatchIteration {
     /// Iteration number (0: the start).
     pub iteration: usize,
@@ -120,20 +122,35 @@ pub fn calibrate(
         .collect();
     let prior = &options.prior;
     let mut theta = start.to_vec();
+    let mut lambda = 1e-3;
+    let mut history = Vec::new();
+    if let Some(done) = options.resume.as_ref().filter(|h| !h.is_empty()) {
+        let last = done.last().expect("non-empty");
+        if last.theta.len() != p {
+            return Err(Error::State(
+                "the checkpoint belongs to other parameters".into(),
+            ));
+        }
+        theta = last.theta.clone();
+        lambda = last.lambda;
+        history = done.clone();
+    }
     let mut r = residuals(model, runs, sigma, prior, &theta)?;
     let measurements = r.len() - p;
     let mut c = cost(&r);
-    let mut lambda = 1e-3;
-    let mut history = vec![BatchIteration {
-        iteration: 0,
-        cost: c,
-        lambda,
-        theta: theta.clone(),
-    }];
-    progress(&history[0]);
+    if history.is_empty() {
+        history.push(BatchIteration {
+            iteration: 0,
+            cost: c,
+            lambda,
+            theta: theta.clone(),
+        });
+        progress(&history[0]);
+    }
     let mut converged = false;
     let mut jacobian = forward_jacobian(model, runs, sigma, prior, &bounds, &theta, &r)?;
-    for iteration in 1..=options.max_iterations {
+    let first = history.len();
+    for iteration in first..=options.max_iterations {
         let rv = DVector::from_column_slice(&r);
         let jtj = jacobian.transpose() * &jacobian;
         let g = jacobian.transpose() * rv;

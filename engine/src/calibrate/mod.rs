@@ -63,6 +63,66 @@ pub struct CalibrateOptions {
     pub prior: Option<Vec<(f64, f64)>>,
     /// Most iterations (batch).
     pub max_iterations: usize,
+    /// Seconds of data between checkpoints (filters; batch checkpoints every iteration).
+    pub checkpoint_every: f64,
+    /// A checkpoint of an interrupted calibration to continue from.
+    pub resume: Option<Checkpoint>,
+}
+
+/// Everything needed to continue an interrupted calibration and end with the same result as
+/// an uninterrupted one.
+#[derive(Clone, Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    /// Model name.
+    pub model: String,
+    /// Method name.
+    pub method: String,
+    /// The data files.
+    pub runs: Vec<String>,
+    /// Seed.
+    pub seed: u64,
+    /// Prior in force (mean, std per parameter).
+    pub prior: Vec<(f64, f64)>,
+    /// Filters: the next row to process, as (run, row).
+    pub position: (usize, usize),
+    /// Filters: their state.
+    pub filter: Option<FilterCheckpoint>,
+    /// Batch: the iterations made.
+    pub batch: Option<Vec<batch::BatchIteration>>,
+}
+
+impl std::fmt::Debug for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Checkpoint({} {} at run {} row {})",
+            self.model, self.method, self.position.0, self.position.1
+        )
+    }
+}
+
+impl Checkpoint {
+    fn check(&self, model: &Model, options: &CalibrateOptions, runs: &[Run]) -> Result<()> {
+        let sources: Vec<String> = runs.iter().map(|r| r.source.clone()).collect();
+        if self.model != model.name
+            || self.method != options.method.name()
+            || self.runs != sources
+            || self.seed != options.seed
+        {
+            return Err(Error::State(format!(
+                "the checkpoint is of model `{}`, method {}, seed {}, data {:?}; this run is model `{}`, method {}, seed {}, data {:?}",
+                self.model,
+                self.method,
+                self.seed,
+                self.runs,
+                model.name,
+                options.method.name(),
+                options.seed,
+                sources
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Default for CalibrateOptions {
@@ -73,6 +133,8 @@ impl Default for CalibrateOptions {
             seed: 0,
             prior: None,
             max_iterations: 20,
+            checkpoint_every: 60.0,
+            resume: None,
         }
     }
 }
@@ -280,8 +342,21 @@ pub fn calibrate(
     model: &Arc<Model>,
     runs: &[Run],
     options: &CalibrateOptions,
+    trace: impl FnMut(&TraceRecord) -> Result<()>,
+    progress: impl FnMut(f64),
+) -> Result<CalibrationReport> {
+    calibrate_with_checkpoints(model, runs, options, trace, progress, |_| Ok(()))
+}
+
+/// [`calibrate`], also handing a [`Checkpoint`] to `save` every `checkpoint_every` seconds of
+/// data (filters) or every iteration (batch); `options.resume` continues from one.
+pub fn calibrate_with_checkpoints(
+    model: &Arc<Model>,
+    runs: &[Run],
+    options: &CalibrateOptions,
     mut trace: impl FnMut(&TraceRecord) -> Result<()>,
     mut progress: impl FnMut(f64),
+    mut save: impl FnMut(&Checkpoint) -> Result<()>,
 ) -> Result<CalibrationReport> {
     if runs.is_empty() {
         return Err(Error::State("no data to calibrate on".into()));
@@ -295,7 +370,23 @@ pub fn calibrate(
         ));
     }
     let sigma = check_noise(model, runs)?;
-    let prior = prior_of(model, options)?;
+    let prior = match &options.resume {
+        Some(cp) => {
+            cp.check(model, options, runs)?;
+            cp.prior.clone()
+        }
+        None => prior_of(model, options)?,
+    };
+    let checkpoint = |position, filter, batch| Checkpoint {
+        model: model.name.clone(),
+        method: options.method.name().to_string(),
+        runs: runs.iter().map(|r| r.source.clone()).collect(),
+        seed: options.seed,
+        prior: prior.clone(),
+        position,
+        filter,
+        batch,
+    };
     let paths: Vec<String> = model.parameters.iter().map(|p| p.path.clone()).collect();
     let start = Instant::now();
     let total_time: f64 = runs.iter().map(Run::end_time).sum();
@@ -314,10 +405,16 @@ pub fn calibrate(
                 max_iterations: options.max_iterations,
                 tolerance: 0.01,
                 prior: prior.clone(),
+                resume: options.resume.as_ref().and_then(|c| c.batch.clone()),
             };
             let mut trace_err = None;
+            let mut done = opts.resume.clone().unwrap_or_default();
             let result = batch::calibrate(model, runs, &sigma, &means, &opts, |it| {
                 progress((it.iteration as f64 / options.max_iterations as f64).min(1.0));
+                done.push(it.clone());
+                if trace_err.is_none() {
+                    trace_err = save(&checkpoint((0, 0), None, Some(done.clone()))).err();
+                }
                 if trace_err.is_none() {
                     trace_err = trace(&record(
                         0,
@@ -370,18 +467,34 @@ pub fn calibrate(
         Method::EnKF | Method::ParticleFilter => {
             let n = options.members.max(2);
             let thetas = draw_prior(model, &prior, n, options.seed);
-            let mut filter: Box<dyn Estimator> = match options.method {
-                Method::EnKF => Box::new(EnsembleKalmanFilter::new(model, &thetas, options.seed)?),
-                _ => Box::new(ParticleFilter::new(model, &thetas, options.seed)?),
+            let resumed = options
+                .resume
+                .as_ref()
+                .and_then(|c| c.filter.as_ref().map(|f| (f, c.position)));
+            let mut filter: Box<dyn Estimator> = match (options.method, resumed) {
+                (Method::EnKF, None) => {
+                    Box::new(EnsembleKalmanFilter::new(model, &thetas, options.seed)?)
+                }
+                (Method::EnKF, Some((f, _))) => {
+                    Box::new(EnsembleKalmanFilter::resume(model, f, options.seed)?)
+                }
+                (_, None) => Box::new(ParticleFilter::new(model, &thetas, options.seed)?),
+                (_, Some((f, _))) => Box::new(ParticleFilter::resume(model, f, options.seed)?),
             };
-            let mut done = 0.0;
-            let mut next_trace: f64;
-            for (r, run) in runs.iter().enumerate() {
-                if r > 0 {
+            let (first_run, first_row) = resumed.map_or((0, 0), |(_, pos)| pos);
+            let mut done: f64 = runs[..first_run.min(runs.len())]
+                .iter()
+                .map(Run::end_time)
+                .sum();
+            let every = options.checkpoint_every.max(1e-9);
+            for (r, run) in runs.iter().enumerate().skip(first_run) {
+                if r > 0 && !(r == first_run && first_row > 0) {
                     filter.start_run()?;
                 }
-                next_trace = 0.0;
-                for (t, z) in run.times.iter().zip(&run.z) {
+                let start_row = if r == first_run { first_row } else { 0 };
+                let mut next_trace = run.times.get(start_row).copied().unwrap_or(0.0);
+                let mut next_save = next_trace + every;
+                for (i, (t, z)) in run.times.iter().zip(&run.z).enumerate().skip(start_row) {
                     filter.estimate(*t, &run.inputs, z)?;
                     if *t >= next_trace {
                         let (x, w) = filter.samples();
@@ -395,6 +508,10 @@ pub fn calibrate(
                         trace(&record(r, *t, &mean, &std, None))?;
                         next_trace = t + 1.0;
                         progress(((done + t) / total_time.max(1e-12)).min(1.0));
+                    }
+                    if *t >= next_save {
+                        save(&checkpoint((r, i + 1), Some(filter.checkpoint()), None))?;
+                        next_save = t + every;
                     }
                 }
                 done += run.end_time();
