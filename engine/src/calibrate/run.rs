@@ -73,6 +73,44 @@ impl Run {
         })
     }
 
+    /// A synthetic run: `model` simulated as `options` say (with `--set` values and sensor
+    /// noise), its trace taken as the data, as `twin simulate --out` then reading the file back.
+    pub fn simulated(
+        model: &Arc<Model>,
+        options: &crate::simulate::SimulateOptions,
+    ) -> Result<Self> {
+        let columns: Vec<String> = model
+            .inputs
+            .iter()
+            .map(|i| i.name.clone())
+            .chain(model.sensors.iter().map(|s| s.name.clone()))
+            .collect();
+        let (mut times, mut rows) = (Vec::new(), Vec::new());
+        crate::simulate::simulate(
+            Arc::clone(model),
+            options,
+            |t, values| {
+                times.push(t);
+                rows.push(values.to_vec());
+                Ok(())
+            },
+            |_| {},
+        )?;
+        let quality = DataQuality {
+            rows: rows.len(),
+            rows_used: rows.len(),
+            ..Default::default()
+        };
+        let table = DataTable {
+            source: "<simulated>".into(),
+            columns,
+            times,
+            rows,
+            quality,
+        };
+        Self::from_table(model, &table)
+    }
+
     /// Whether the data give model input `name` (else it keeps its default).
     pub fn drives_input(&self, model: &Model, name: &str) -> bool {
         model

@@ -5,6 +5,7 @@
 //! A case whose data is absent is reported as skipped, never as passed.
 
 mod analytic;
+mod calibration;
 mod mechanics;
 mod thermal;
 
@@ -181,6 +182,7 @@ pub fn kinds() -> Vec<(&'static str, CaseFn)> {
         ("nafems_t4", thermal::nafems_t4_case),
         ("steady_block", thermal::steady_block_case),
         ("energy_balance", thermal::energy_balance_case),
+        ("synthetic_recovery", calibration::synthetic_recovery_case),
     ]
 }
 
