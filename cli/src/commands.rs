@@ -225,7 +225,7 @@ pub struct CalibrateArgs {
     #[arg(long = "data", required = true)]
     data: Vec<String>,
     /// batch: Levenberg–Marquardt over all runs (default; covariance from the Jacobian);
-    /// enkf: ensemble Kalman filter; pf: particle filter.
+    /// enkf: ensemble Kalman filter; ukf: unscented Kalman filter; pf: particle filter.
     #[arg(long, value_enum, default_value_t = MethodArg::Batch)]
     method: MethodArg,
     /// Ensemble members of the filters.
@@ -294,6 +294,8 @@ pub enum MethodArg {
     Enkf,
     /// Particle filter.
     Pf,
+    /// Unscented Kalman filter.
+    Ukf,
 }
 
 /// Reads the prior (mean, std per declared parameter) from an earlier report.
@@ -353,6 +355,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
             MethodArg::Batch => Method::Batch,
             MethodArg::Enkf => Method::EnKF,
             MethodArg::Pf => Method::ParticleFilter,
+            MethodArg::Ukf => Method::Ukf,
         },
         members: args.members,
         seed: args.seed,

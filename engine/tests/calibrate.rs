@@ -161,7 +161,11 @@ fn batch_recovers_known_parameters_with_honest_intervals() {
 fn filters_move_the_parameters_to_the_known_values() {
     let model = Model::from_toml(MODEL, "<flywheel>").unwrap();
     let run = synthetic_run(&model, 12);
-    for (method, tolerance) in [(Method::EnKF, 0.1), (Method::ParticleFilter, 0.15)] {
+    for (method, tolerance) in [
+        (Method::EnKF, 0.1),
+        (Method::Ukf, 0.1),
+        (Method::ParticleFilter, 0.15),
+    ] {
         let options = CalibrateOptions {
             method,
             members: 48,

@@ -21,7 +21,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 pub use ensemble::Ensemble;
-pub use filters::{EnsembleKalmanFilter, Estimator, FilterCheckpoint, ParticleFilter};
+pub use filters::{
+    EnsembleKalmanFilter, Estimator, FilterCheckpoint, ParticleFilter, UnscentedKalmanFilter,
+};
 pub use run::Run;
 
 use crate::data::DataQuality;
@@ -35,6 +37,8 @@ pub enum Method {
     EnKF,
     /// Particle filter.
     ParticleFilter,
+    /// Unscented Kalman filter.
+    Ukf,
     /// Levenberg–Marquardt over all runs.
     Batch,
 }
@@ -45,6 +49,7 @@ impl Method {
         match self {
             Method::EnKF => "enkf",
             Method::ParticleFilter => "pf",
+            Method::Ukf => "ukf",
             Method::Batch => "batch",
         }
     }
@@ -464,7 +469,7 @@ pub fn calibrate_with_checkpoints(
                 p + 1,
             )
         }
-        Method::EnKF | Method::ParticleFilter => {
+        Method::EnKF | Method::ParticleFilter | Method::Ukf => {
             let n = options.members.max(2);
             let thetas = draw_prior(model, &prior, n, options.seed);
             let resumed = options
@@ -474,6 +479,12 @@ pub fn calibrate_with_checkpoints(
             let mut filter: Box<dyn Estimator> = match (options.method, resumed) {
                 (Method::EnKF, None) => {
                     Box::new(EnsembleKalmanFilter::new(model, &thetas, options.seed)?)
+                }
+                (Method::Ukf, None) => {
+                    Box::new(UnscentedKalmanFilter::new(model, &prior, options.seed)?)
+                }
+                (Method::Ukf, Some((f, _))) => {
+                    Box::new(UnscentedKalmanFilter::resume(model, f, options.seed)?)
                 }
                 (Method::EnKF, Some((f, _))) => {
                     Box::new(EnsembleKalmanFilter::resume(model, f, options.seed)?)
@@ -535,7 +546,11 @@ pub fn calibrate_with_checkpoints(
                         .collect()
                 })
                 .collect();
-            (summaries, corr, None, None, n)
+            let members = match options.method {
+                Method::Ukf => 2 * (prior.len() + model.thermal.nodes.len()) + 1,
+                _ => n,
+            };
+            (summaries, corr, None, None, members)
         }
     };
     let wall = start.elapsed().as_secs_f64();
