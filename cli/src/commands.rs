@@ -247,6 +247,10 @@ pub struct CalibrateArgs {
     /// Write the estimates over time (NDJSON) here.
     #[arg(long)]
     trace: Option<PathBuf>,
+    /// Plot measured data against the prior and the calibrated twin, one panel per sensor
+    /// (SVG; the first run).
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// Keep a checkpoint here (replaced atomically), so that a killed job can `--resume`.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
@@ -417,6 +421,9 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
     }
     if let Some(path) = &args.report {
         write_json(path, &report)?;
+    }
+    if let Some(path) = &args.plot {
+        crate::plot::calibration_plot(path, &model, &runs, &report)?;
     }
     eprintln!(
         "{}: {} over {} run(s), {:.1} s of data in {:.2} s wall (real-time factor {:.1}){}",

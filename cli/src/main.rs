@@ -1,6 +1,7 @@
 //! `twin`: the machine-twin command line.
 
 mod commands;
+mod plot;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

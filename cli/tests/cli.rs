@@ -310,6 +310,7 @@ fn calibrate_recovers_friction_and_reports_it() {
     let (model, data) = flywheel_data("batch");
     let report = scratch("batch_report.json");
     let trace = scratch("batch_trace.ndjson");
+    let plot = scratch("batch_plot.svg");
     let o = twin(&[
         "calibrate",
         &model,
@@ -319,6 +320,8 @@ fn calibrate_recovers_friction_and_reports_it() {
         report.to_str().unwrap(),
         "--trace",
         trace.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r: serde_json::Value =
@@ -339,6 +342,11 @@ fn calibrate_recovers_friction_and_reports_it() {
         assert!(r[key].as_f64().unwrap() > 0.0, "{key}");
     }
     assert!(r["data_quality"][&data]["rows"].as_u64().unwrap() > 1000);
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("current [A]"),
+        "a panel per sensor"
+    );
     let lines = std::fs::read_to_string(&trace).unwrap();
     assert!(lines.lines().count() >= 2, "one trace line per iteration");
 }

@@ -321,6 +321,20 @@ fn residual_sums(model: &Arc<Model>, runs: &[Run], theta: &[f64]) -> Result<Vec<
     Ok(total)
 }
 
+/// The noise-free predictions of every sensor at every row of `run`, with parameters `theta`
+/// (the calibrated twin's view of the data, for plots and residual checks).
+pub fn predictions(model: &Arc<Model>, run: &Run, theta: &[f64]) -> Result<Vec<Vec<f64>>> {
+    let mut twin = run::twin_with(model, theta, 0)?;
+    let mut buf = Vec::new();
+    run.times
+        .iter()
+        .map(|t| {
+            run::drive_to(&mut twin, &run.inputs, *t, &mut buf)?;
+            Ok((0..model.sensors.len()).map(|s| twin.predict(s)).collect())
+        })
+        .collect()
+}
+
 /// Checks that every sensor with data declares its noise (residuals are weighted by it).
 fn check_noise(model: &Model, runs: &[Run]) -> Result<Vec<f64>> {
     for (s, sensor) in model.sensors.iter().enumerate() {
