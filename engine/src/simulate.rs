@@ -127,15 +127,17 @@ pub fn simulate(
     let mut rows = 0;
     let progress_every = (steps / 200).max(1);
     // A first row at t = 0 with the inputs only (no sensor samples yet), so that the trace
-    // read back as data drives the inputs from the very start.
-    if let Some(series) = &options.inputs {
-        series.values_at(0.0, &mut inputs);
+    // read back as data drives the inputs from the very start (models with inputs only).
+    if ni > 0 {
+        if let Some(series) = &options.inputs {
+            series.values_at(0.0, &mut inputs);
+        }
+        for (slot, u) in values.iter_mut().zip(&inputs) {
+            *slot = Some(*u);
+        }
+        row(0.0, &values)?;
+        rows += 1;
     }
-    for (slot, u) in values.iter_mut().zip(&inputs) {
-        *slot = Some(*u);
-    }
-    row(0.0, &values)?;
-    rows += 1;
     let start = Instant::now();
     for k in 0..steps {
         if let Some(series) = &options.inputs {
