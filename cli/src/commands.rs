@@ -261,6 +261,78 @@ pub struct CalibrateArgs {
     /// uninterrupted run's.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Keep reading the one --data file (or stdin) as it grows and emit estimates as NDJSON
+    /// lines as data arrive (to --trace, else stdout); online methods only.
+    #[arg(long)]
+    follow: bool,
+    /// With --follow on a file: stop after this many seconds without new data.
+    #[arg(long, default_value_t = 10.0)]
+    idle_exit: f64,
+}
+
+fn calibrate_follow(
+    args: &CalibrateArgs,
+    model: &std::sync::Arc<Model>,
+    options: &CalibrateOptions,
+) -> Result<ExitCode> {
+    if args.data.len() != 1 {
+        return Err(Error::invalid(
+            "--follow",
+            None,
+            None,
+            "expected exactly one --data file (or - for stdin)",
+        ));
+    }
+    if options.method == Method::Batch {
+        return Err(Error::invalid(
+            "--follow",
+            None,
+            None,
+            "expected an online --method: enkf, ukf or pf",
+        ));
+    }
+    if !(args.idle_exit.is_finite() && args.idle_exit > 0.0) {
+        return Err(Error::invalid(
+            "--idle-exit",
+            None,
+            None,
+            format!("expected seconds > 0, got {}", args.idle_exit),
+        ));
+    }
+    let mut out: Box<dyn Write> = match &args.trace {
+        Some(p) => {
+            Box::new(std::fs::File::create(p).map_err(|e| Error::io(p.display().to_string(), e))?)
+        }
+        None => Box::new(std::io::stdout()),
+    };
+    let report = machine_twin::calibrate::follow::follow(
+        model,
+        &args.data[0],
+        options,
+        std::time::Duration::from_secs_f64(args.idle_exit),
+        |rec| {
+            let line = serde_json::to_string(rec).map_err(|e| Error::State(e.to_string()))?;
+            writeln!(out, "{line}")
+                .and_then(|_| out.flush())
+                .map_err(|e| Error::io("--trace", e))
+        },
+    )?;
+    if let Some(path) = &args.report {
+        write_json(path, &report)?;
+    }
+    let q = &report.data_quality;
+    eprintln!(
+        "{}: followed {:.1} s of data with {}; {} rows, {} left out (non-finite {}, duplicate {}, out of order {})",
+        model.name,
+        report.sim_seconds,
+        report.method,
+        q.values().map(|d| d.rows).sum::<usize>(),
+        q.values().map(|d| d.rows - d.rows_used).sum::<usize>(),
+        q.values().map(|d| d.non_finite).sum::<usize>(),
+        q.values().map(|d| d.duplicate_times).sum::<usize>(),
+        q.values().map(|d| d.out_of_order).sum::<usize>(),
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Writes `value` as JSON to `path` through a temporary file and a rename, so a reader (or a
@@ -302,6 +374,15 @@ pub enum MethodArg {
     Ukf,
 }
 
+fn method_of(m: MethodArg) -> Method {
+    match m {
+        MethodArg::Batch => Method::Batch,
+        MethodArg::Enkf => Method::EnKF,
+        MethodArg::Pf => Method::ParticleFilter,
+        MethodArg::Ukf => Method::Ukf,
+    }
+}
+
 /// Reads the prior (mean, std per declared parameter) from an earlier report.
 fn read_prior(path: &Path, model: &Model) -> Result<Vec<(f64, f64)>> {
     let label = path.display().to_string();
@@ -328,6 +409,20 @@ fn read_prior(path: &Path, model: &Model) -> Result<Vec<(f64, f64)>> {
 
 pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
     let model = Model::from_file(&args.model)?;
+    if args.follow {
+        let options = CalibrateOptions {
+            method: method_of(args.method),
+            members: args.members,
+            seed: args.seed,
+            prior: args
+                .prior
+                .as_deref()
+                .map(|p| read_prior(p, &model))
+                .transpose()?,
+            ..Default::default()
+        };
+        return calibrate_follow(args, &model, &options);
+    }
     let runs = args
         .data
         .iter()
@@ -355,12 +450,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
         }
     }
     let options = CalibrateOptions {
-        method: match args.method {
-            MethodArg::Batch => Method::Batch,
-            MethodArg::Enkf => Method::EnKF,
-            MethodArg::Pf => Method::ParticleFilter,
-            MethodArg::Ukf => Method::Ukf,
-        },
+        method: method_of(args.method),
         members: args.members,
         seed: args.seed,
         prior: args

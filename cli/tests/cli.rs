@@ -422,3 +422,55 @@ fn killed_calibration_resumes_to_the_same_result() {
         "resumed ≠ uninterrupted"
     );
 }
+
+#[test]
+fn calibrate_follows_a_stream_and_counts_bad_rows() {
+    use std::io::Write;
+    let (model, data) = flywheel_data("follow");
+    let mut text = std::fs::read_to_string(&data).unwrap();
+    text.push_str("5.0,100,0.5\n301.0,180,NaN\n"); // out of order; non-finite
+    let report = scratch("follow_report.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_twin"))
+        .current_dir(root())
+        .args([
+            "calibrate",
+            &model,
+            "--data",
+            "-",
+            "--follow",
+            "--method",
+            "enkf",
+            "--members",
+            "16",
+        ])
+        .args(["--report", report.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() > 250, "about one estimate per second of data");
+    let last = &lines[lines.len() - 1];
+    let viscous = last["mean"]["joint.shaft.friction.viscous"]
+        .as_f64()
+        .unwrap();
+    assert!((viscous - 2.6e-3).abs() < 0.05 * 2.6e-3, "{viscous}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let q = &r["data_quality"]["<stdin>"];
+    assert_eq!(q["out_of_order"], 1);
+    assert_eq!(q["non_finite"], 1);
+}

@@ -8,6 +8,7 @@
 pub mod batch;
 pub mod ensemble;
 pub mod filters;
+pub mod follow;
 pub mod run;
 
 use std::sync::Arc;
@@ -223,7 +224,7 @@ pub struct TraceRecord {
 }
 
 /// The prior of `model`'s parameters, or the one given.
-fn prior_of(model: &Model, options: &CalibrateOptions) -> Result<Vec<(f64, f64)>> {
+pub(crate) fn prior_of(model: &Model, options: &CalibrateOptions) -> Result<Vec<(f64, f64)>> {
     let prior = options
         .prior
         .clone()
@@ -541,25 +542,7 @@ pub fn calibrate_with_checkpoints(
                 }
                 done += run.end_time();
             }
-            let (x, w) = filter.samples();
-            let summaries: Vec<ParameterSummary> = (0..prior.len())
-                .map(|j| summarise(&x.iter().map(|v| v[j]).collect::<Vec<_>>(), &w, prior[j]))
-                .collect();
-            let p = prior.len();
-            let means: Vec<f64> = summaries.iter().map(|s| s.mean).collect();
-            let cov = |a: usize, b: usize| -> f64 {
-                x.iter()
-                    .zip(&w)
-                    .map(|(v, wi)| wi * (v[a] - means[a]) * (v[b] - means[b]))
-                    .sum()
-            };
-            let corr = (0..p)
-                .map(|a| {
-                    (0..p)
-                        .map(|b| cov(a, b) / (cov(a, a) * cov(b, b)).sqrt().max(1e-300))
-                        .collect()
-                })
-                .collect();
+            let (summaries, corr) = filter_posterior(filter.as_ref(), &prior);
             let members = match options.method {
                 Method::Ukf => 2 * (prior.len() + model.thermal.nodes.len()) + 1,
                 _ => n,
@@ -568,6 +551,62 @@ pub fn calibrate_with_checkpoints(
         }
     };
     let wall = start.elapsed().as_secs_f64();
+    progress(1.0);
+    finish(
+        model,
+        runs,
+        options.method,
+        &prior,
+        summaries,
+        correlation,
+        (iterations, converged),
+        members,
+        wall,
+    )
+}
+
+/// Weighted summaries and correlation of a filter's parameter samples.
+pub(crate) fn filter_posterior(
+    filter: &dyn Estimator,
+    prior: &[(f64, f64)],
+) -> (Vec<ParameterSummary>, Vec<Vec<f64>>) {
+    let (x, w) = filter.samples();
+    let summaries: Vec<ParameterSummary> = (0..prior.len())
+        .map(|j| summarise(&x.iter().map(|v| v[j]).collect::<Vec<_>>(), &w, prior[j]))
+        .collect();
+    let p = prior.len();
+    let means: Vec<f64> = summaries.iter().map(|s| s.mean).collect();
+    let cov = |a: usize, b: usize| -> f64 {
+        x.iter()
+            .zip(&w)
+            .map(|(v, wi)| wi * (v[a] - means[a]) * (v[b] - means[b]))
+            .sum()
+    };
+    let corr = (0..p)
+        .map(|a| {
+            (0..p)
+                .map(|b| cov(a, b) / (cov(a, a) * cov(b, b)).sqrt().max(1e-300))
+                .collect()
+        })
+        .collect();
+    (summaries, corr)
+}
+
+/// Assembles the report: residuals before and after, data quality, timing.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish(
+    model: &Arc<Model>,
+    runs: &[Run],
+    method: Method,
+    prior: &[(f64, f64)],
+    summaries: Vec<ParameterSummary>,
+    correlation: Vec<Vec<f64>>,
+    (iterations, converged): (Option<usize>, Option<bool>),
+    members: usize,
+    wall: f64,
+) -> Result<CalibrationReport> {
+    let paths = model.parameters.iter().map(|p| p.path.clone());
+    let total_time: f64 = runs.iter().map(Run::end_time).sum();
     let before_theta: Vec<f64> = prior.iter().map(|p| p.0).collect();
     let after_theta: Vec<f64> = summaries.iter().map(|s| s.mean).collect();
     let (before, after) = (
@@ -592,13 +631,12 @@ pub fn calibrate_with_checkpoints(
             )
         })
         .collect();
-    progress(1.0);
     Ok(CalibrationReport {
         model: model.name.clone(),
-        method: options.method.name().to_string(),
+        method: method.name().to_string(),
         members,
         runs: runs.iter().map(|r| r.source.clone()).collect(),
-        parameters: paths.into_iter().zip(summaries).collect(),
+        parameters: paths.zip(summaries).collect(),
         correlation,
         residual_rmse,
         data_quality: runs
