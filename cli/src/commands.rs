@@ -409,20 +409,23 @@ fn read_prior(path: &Path, model: &Model) -> Result<Vec<(f64, f64)>> {
 
 pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
     let model = Model::from_file(&args.model)?;
+    let mut options = CalibrateOptions {
+        method: method_of(args.method),
+        members: args.members,
+        seed: args.seed,
+        prior: args
+            .prior
+            .as_deref()
+            .map(|p| read_prior(p, &model))
+            .transpose()?,
+        max_iterations: args.max_iterations,
+        checkpoint_every: args.checkpoint_every,
+        resume: None,
+    };
     if args.follow {
-        let options = CalibrateOptions {
-            method: method_of(args.method),
-            members: args.members,
-            seed: args.seed,
-            prior: args
-                .prior
-                .as_deref()
-                .map(|p| read_prior(p, &model))
-                .transpose()?,
-            ..Default::default()
-        };
         return calibrate_follow(args, &model, &options);
     }
+    options.resume = args.resume.as_deref().map(read_checkpoint).transpose()?;
     let runs = args
         .data
         .iter()
@@ -449,19 +452,6 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
             );
         }
     }
-    let options = CalibrateOptions {
-        method: method_of(args.method),
-        members: args.members,
-        seed: args.seed,
-        prior: args
-            .prior
-            .as_deref()
-            .map(|p| read_prior(p, &model))
-            .transpose()?,
-        max_iterations: args.max_iterations,
-        checkpoint_every: args.checkpoint_every,
-        resume: args.resume.as_deref().map(read_checkpoint).transpose()?,
-    };
     if !(args.checkpoint_every.is_finite() && args.checkpoint_every > 0.0) {
         return Err(Error::invalid(
             "--checkpoint-every",

@@ -45,6 +45,16 @@ impl Ensemble {
         Ok(e)
     }
 
+    /// Members continuing from saved states (a checkpoint), one per state.
+    pub fn resume(model: &Arc<Model>, states: &[State], seed: u64) -> Result<Self> {
+        let prior = crate::params::Params::prior_mean(model).values;
+        let mut e = Self::new(model, &vec![prior; states.len()], seed)?;
+        for (m, s) in e.members.iter_mut().zip(states) {
+            m.restore(s)?;
+        }
+        Ok(e)
+    }
+
     /// The members.
     pub fn members(&self) -> &[Twin] {
         &self.members

@@ -106,13 +106,11 @@ impl EnsembleKalmanFilter {
 
     /// Resumes from a checkpoint.
     pub fn resume(model: &Arc<Model>, cp: &FilterCheckpoint, seed: u64) -> Result<Self> {
-        let prior = crate::params::Params::prior_mean(model).values;
-        let mut f = Self::new(model, &vec![prior; cp.states.len()], seed)?;
-        for (m, s) in f.ens.members_mut().iter_mut().zip(&cp.states) {
-            m.restore(s)?;
-        }
-        f.rng = cp.rng.clone();
-        Ok(f)
+        Ok(Self {
+            model: Arc::clone(model),
+            ens: Ensemble::resume(model, &cp.states, seed)?,
+            rng: cp.rng.clone(),
+        })
     }
 }
 
@@ -220,14 +218,12 @@ impl ParticleFilter {
 
     /// Resumes from a checkpoint.
     pub fn resume(model: &Arc<Model>, cp: &FilterCheckpoint, seed: u64) -> Result<Self> {
-        let prior = crate::params::Params::prior_mean(model).values;
-        let mut f = Self::new(model, &vec![prior; cp.states.len()], seed)?;
-        for (m, s) in f.ens.members_mut().iter_mut().zip(&cp.states) {
-            m.restore(s)?;
-        }
-        f.log_w = cp.log_weights.clone();
-        f.rng = cp.rng.clone();
-        Ok(f)
+        Ok(Self {
+            model: Arc::clone(model),
+            ens: Ensemble::resume(model, &cp.states, seed)?,
+            log_w: cp.log_weights.clone(),
+            rng: cp.rng.clone(),
+        })
     }
 
     fn weights(&self) -> Vec<f64> {
@@ -372,18 +368,17 @@ impl UnscentedKalmanFilter {
 
     /// Resumes from a checkpoint (the sigma points carry the mean and covariance).
     pub fn resume(model: &Arc<Model>, cp: &FilterCheckpoint, seed: u64) -> Result<Self> {
-        let prior: Vec<(f64, f64)> = model.parameters.iter().map(|p| (p.mean, p.std)).collect();
-        let mut f = Self::new(model, &prior, seed)?;
-        if cp.states.len() != f.ens.len() {
+        let d = model.parameters.len() + model.thermal.nodes.len();
+        if cp.states.len() != 2 * d + 1 {
             return Err(Error::State(
                 "the checkpoint has another number of sigma points".into(),
             ));
         }
-        for (m, s) in f.ens.members_mut().iter_mut().zip(&cp.states) {
-            m.restore(s)?;
-        }
-        f.rng = cp.rng.clone();
-        Ok(f)
+        Ok(Self {
+            model: Arc::clone(model),
+            ens: Ensemble::resume(model, &cp.states, seed)?,
+            rng: cp.rng.clone(),
+        })
     }
 
     fn dim(&self) -> usize {
