@@ -152,33 +152,40 @@ impl GpuContext {
             .map_err(|e| Error::Gpu(format!("device poll failed: {e}")))
     }
 
-    /// Copies `size` bytes of `src` back to the host.
-    fn read_back(&self, src: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("read back"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+    /// Copies `out.len()` floats of `src` from byte `offset` back into `out`, through
+    /// `staging` (a mappable buffer at least that large, reused across calls).
+    fn read_back(
+        &self,
+        src: &wgpu::Buffer,
+        offset: u64,
+        staging: &wgpu::Buffer,
+        out: &mut [f32],
+    ) -> Result<()> {
+        let size = (out.len() * 4) as u64;
+        if size == 0 {
+            return Ok(());
+        }
         let mut enc = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-        enc.copy_buffer_to_buffer(src, offset, &staging, 0, size);
+        enc.copy_buffer_to_buffer(src, offset, staging, 0, size);
         self.queue.submit([enc.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        staging.map_async(wgpu::MapMode::Read, 0..size, move |r| {
             let _ = tx.send(r);
         });
         self.wait()?;
         rx.recv()
             .map_err(|e| Error::Gpu(format!("read-back lost: {e}")))?
             .map_err(|e| Error::Gpu(format!("read-back failed: {e}")))?;
-        let bytes = staging
-            .get_mapped_range(..)
-            .map_err(|e| Error::Gpu(format!("read-back map failed: {e}")))?
-            .to_vec();
+        {
+            let view = staging
+                .get_mapped_range(0..size)
+                .map_err(|e| Error::Gpu(format!("read-back map failed: {e}")))?;
+            out.copy_from_slice(bytemuck::cast_slice(&view));
+        }
         staging.unmap();
-        Ok(bytes)
+        Ok(())
     }
 }
 
@@ -222,6 +229,9 @@ pub struct GpuStepper {
     fields: [wgpu::Buffer; 2],
     inflow: wgpu::Buffer,
     obs: wgpu::Buffer,
+    /// Mappable buffer for read-backs, and host space for the small ones.
+    staging: wgpu::Buffer,
+    host: Vec<f32>,
     /// Bind groups: step reading field 0 / field 1; observe reading field 0 / field 1.
     step_groups: [wgpu::BindGroup; 2],
     observe_groups: [wgpu::BindGroup; 2],
@@ -291,6 +301,13 @@ impl GpuStepper {
         };
         let inflow = small("inflow", members);
         let obs = small("observables", members * grid.observables.len());
+        let small_len = members.max(members * grid.observables.len());
+        let staging = d.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read back"),
+            size: (4 * cells.max(small_len).max(1)) as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         let group = |t_in: &wgpu::Buffer, t_out: &wgpu::Buffer, aux: &wgpu::Buffer| {
             let entries: Vec<wgpu::BindGroupEntry> = [&uniform, &stat, &cond, t_in, t_out, aux]
                 .iter()
@@ -328,6 +345,8 @@ impl GpuStepper {
             fields,
             inflow,
             obs,
+            staging,
+            host: vec![0.0; small_len],
             step_groups,
             observe_groups,
             current: 0,
@@ -473,12 +492,9 @@ impl GridStepper for GpuStepper {
     }
 
     fn read_field(&mut self, member: usize, out: &mut [f32]) -> Result<()> {
-        let (offset, size) = self.field_range(member);
-        let bytes = self
-            .ctx
-            .read_back(&self.fields[self.current], offset, size)?;
-        out.copy_from_slice(bytemuck::cast_slice(&bytes));
-        Ok(())
+        let (offset, _) = self.field_range(member);
+        self.ctx
+            .read_back(&self.fields[self.current], offset, &self.staging, out)
     }
 
     fn set_conditions(&mut self, member: usize, cond: &[f32]) {
@@ -497,17 +513,18 @@ impl GridStepper for GpuStepper {
             self.cond_dirty = false;
         }
         let flows = !self.grid.boundaries.is_empty();
-        if flows {
-            let zeros = vec![0u8; self.members * 4];
-            self.ctx.queue.write_buffer(&self.inflow, 0, &zeros);
-        }
         let mut left = n;
+        let mut clear = flows;
         while left > 0 {
             let batch = left.min(SUBSTEPS_PER_SUBMIT);
             let mut enc = self
                 .ctx
                 .device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+            if clear {
+                enc.clear_buffer(&self.inflow, 0, None);
+                clear = false;
+            }
             {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
                 for _ in 0..batch {
@@ -526,11 +543,9 @@ impl GridStepper for GpuStepper {
             left -= batch;
         }
         if flows {
-            let bytes = self
-                .ctx
-                .read_back(&self.inflow, 0, (self.members * 4) as u64)?;
-            let per_member: &[f32] = bytemuck::cast_slice(&bytes);
-            for (acc, v) in inflow.iter_mut().zip(per_member) {
+            let per_member = &mut self.host[..self.members];
+            self.ctx.read_back(&self.inflow, 0, &self.staging, per_member)?;
+            for (acc, v) in inflow.iter_mut().zip(per_member.iter()) {
                 *acc += *v as f64;
             }
         } else {
@@ -555,11 +570,9 @@ impl GridStepper for GpuStepper {
             pass.dispatch_workgroups(n_obs as u32, self.members as u32, 1);
         }
         self.ctx.queue.submit([enc.finish()]);
-        let bytes = self
-            .ctx
-            .read_back(&self.obs, 0, (self.members * n_obs * 4) as u64)?;
-        let values: &[f32] = bytemuck::cast_slice(&bytes);
-        for (o, v) in out.iter_mut().zip(values) {
+        let values = &mut self.host[..self.members * n_obs];
+        self.ctx.read_back(&self.obs, 0, &self.staging, values)?;
+        for (o, v) in out.iter_mut().zip(values.iter()) {
             *o = *v as f64;
         }
         Ok(())
