@@ -44,12 +44,24 @@ pub struct FilterCheckpoint {
     pub rng: Pcg64,
 }
 
-/// Indices and values of the measured sensors of a row, with each sensor's noise.
-fn measured(z: &[Option<f64>]) -> Vec<(usize, f64)> {
-    z.iter()
+/// Steps the ensemble to `t` under `u`; returns the indices and values of the sensors the
+/// row `z` measured.
+fn advance_and_measure(
+    ens: &mut Ensemble,
+    t: f64,
+    u: &InputSeries,
+    z: &[Option<f64>],
+) -> Result<Vec<(usize, f64)>> {
+    ens.advance_to(t, u)?;
+    Ok(z.iter()
         .enumerate()
         .filter_map(|(s, v)| v.map(|v| (s, v)))
-        .collect()
+        .collect())
+}
+
+/// Every member's state (for a checkpoint).
+fn states(ens: &Ensemble) -> Vec<State> {
+    ens.members().iter().map(|m| m.state().clone()).collect()
 }
 
 fn noise(ens: &Ensemble, s: usize) -> f64 {
@@ -124,8 +136,7 @@ impl Estimator for EnsembleKalmanFilter {
     }
 
     fn estimate(&mut self, t: f64, u: &InputSeries, z: &[Option<f64>]) -> Result<()> {
-        self.ens.advance_to(t, u)?;
-        let obs = measured(z);
+        let obs = advance_and_measure(&mut self.ens, t, u, z)?;
         if obs.is_empty() {
             return Ok(());
         }
@@ -180,12 +191,7 @@ impl Estimator for EnsembleKalmanFilter {
 
     fn checkpoint(&self) -> FilterCheckpoint {
         FilterCheckpoint {
-            states: self
-                .ens
-                .members()
-                .iter()
-                .map(|m| m.state().clone())
-                .collect(),
+            states: states(&self.ens),
             log_weights: vec![0.0; self.ens.len()],
             rng: self.rng.clone(),
         }
@@ -283,16 +289,14 @@ impl Estimator for ParticleFilter {
     }
 
     fn estimate(&mut self, t: f64, u: &InputSeries, z: &[Option<f64>]) -> Result<()> {
-        self.ens.advance_to(t, u)?;
-        let obs = measured(z);
+        let obs = advance_and_measure(&mut self.ens, t, u, z)?;
         if obs.is_empty() {
             return Ok(());
         }
         for (i, m) in self.ens.members().iter().enumerate() {
             let mut ll = 0.0;
             for &(s, v) in &obs {
-                let sd = m.state().tunables.noise_std[s];
-                let r = (v - m.predict(s)) / sd;
+                let r = (v - m.predict(s)) / m.state().tunables.noise_std[s];
                 ll -= 0.5 * r * r;
             }
             self.log_w[i] += ll;
@@ -318,12 +322,7 @@ impl Estimator for ParticleFilter {
 
     fn checkpoint(&self) -> FilterCheckpoint {
         FilterCheckpoint {
-            states: self
-                .ens
-                .members()
-                .iter()
-                .map(|m| m.state().clone())
-                .collect(),
+            states: states(&self.ens),
             log_weights: self.log_w.clone(),
             rng: self.rng.clone(),
         }
@@ -456,8 +455,7 @@ impl Estimator for UnscentedKalmanFilter {
     }
 
     fn estimate(&mut self, t: f64, u: &InputSeries, z: &[Option<f64>]) -> Result<()> {
-        self.ens.advance_to(t, u)?;
-        let obs = measured(z);
+        let obs = advance_and_measure(&mut self.ens, t, u, z)?;
         if obs.is_empty() {
             return Ok(());
         }
@@ -521,12 +519,7 @@ impl Estimator for UnscentedKalmanFilter {
 
     fn checkpoint(&self) -> FilterCheckpoint {
         FilterCheckpoint {
-            states: self
-                .ens
-                .members()
-                .iter()
-                .map(|m| m.state().clone())
-                .collect(),
+            states: states(&self.ens),
             log_weights: Vec::new(),
             rng: self.rng.clone(),
         }

@@ -544,7 +544,8 @@ impl GridStepper for GpuStepper {
         }
         if flows {
             let per_member = &mut self.host[..self.members];
-            self.ctx.read_back(&self.inflow, 0, &self.staging, per_member)?;
+            self.ctx
+                .read_back(&self.inflow, 0, &self.staging, per_member)?;
             for (acc, v) in inflow.iter_mut().zip(per_member.iter()) {
                 *acc += *v as f64;
             }
