@@ -44,6 +44,7 @@
 pub mod calibrate;
 pub mod data;
 pub mod error;
+pub mod fatigue;
 pub mod model;
 pub mod params;
 pub mod simulate;
