@@ -51,6 +51,7 @@ pub mod simulate;
 pub mod thermal;
 pub mod twin;
 pub mod validation;
+pub mod wear;
 
 pub use error::{Error, Result};
 pub use model::Model;

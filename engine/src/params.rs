@@ -38,12 +38,15 @@ pub enum ParamTarget {
     ThermalConductance(usize),
     /// `thermal.grid.NAME.boundary.NAME.h` (W/(m²·K)), by grid and boundary index.
     GridConvection(usize, usize),
+    /// `wear.NAME.<law parameter>`, by element and parameter index, with its sign constraint.
+    Wear(usize, usize, crate::wear::Sign),
 }
 
 /// The grammar of parameter paths, for error messages and docs.
 pub const PATH_GRAMMAR: &str = "joint.<name>.friction.{coulomb,viscous} | body.<name>.mass | \
 drive.<name>.{kp,ki,kd,max_torque,torque_constant} | load.<name>.scale | sensor.<name>.{bias,noise_std} | \
-thermal.node.<name>.capacity | thermal.link.<name>.conductance | thermal.grid.<name>.boundary.<name>.h";
+thermal.node.<name>.capacity | thermal.link.<name>.conductance | thermal.grid.<name>.boundary.<name>.h | \
+wear.<name>.<law parameter>";
 
 /// A declared calibratable parameter with its prior.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,6 +182,23 @@ pub(crate) fn resolve(model: &Model, path: &str) -> Result<ParamTarget> {
             }
             ParamTarget::GridConvection(g, b)
         }
+        ["wear", name, rest @ ..] if !rest.is_empty() => {
+            let e = find(
+                model.wear.iter().map(|w| w.name.as_str()).collect(),
+                "wear element",
+                name,
+            )?;
+            let field = rest.join(".");
+            let names = model.wear[e].law.parameter_names();
+            let i = names.iter().position(|(n, _)| *n == field).ok_or_else(|| {
+                let known: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
+                err(format!(
+                    "wear element `{name}` has no parameter `{field}` (it has: {})",
+                    known.join(", ")
+                ))
+            })?;
+            ParamTarget::Wear(e, i, names[i].1)
+        }
         _ => {
             return Err(err(format!(
                 "not a parameter path; expected one of: {PATH_GRAMMAR}"
@@ -213,6 +233,9 @@ pub struct Tunables {
     pub conductance: Vec<f64>,
     /// Per grid, per boundary: convection coefficient in W/(m²·K) (0 for other kinds).
     pub convection: Vec<Vec<f64>>,
+    /// Per wear element: its law's parameters (see [`crate::wear::Law::parameter_names`]).
+    #[serde(default)]
+    pub wear: Vec<Vec<f64>>,
 }
 
 impl Tunables {
@@ -246,6 +269,7 @@ impl Tunables {
                         .collect()
                 })
                 .collect(),
+            wear: model.wear.iter().map(|w| w.defaults.clone()).collect(),
         }
     }
 
@@ -266,6 +290,7 @@ impl Tunables {
             ParamTarget::ThermalCapacity(i) => self.capacity[i],
             ParamTarget::ThermalConductance(i) => self.conductance[i],
             ParamTarget::GridConvection(g, b) => self.convection[g][b],
+            ParamTarget::Wear(e, i, _) => self.wear[e][i],
         }
     }
 
@@ -286,6 +311,7 @@ impl Tunables {
             ParamTarget::ThermalCapacity(i) => &mut self.capacity[i],
             ParamTarget::ThermalConductance(i) => &mut self.conductance[i],
             ParamTarget::GridConvection(g, b) => &mut self.convection[g][b],
+            ParamTarget::Wear(e, i, _) => &mut self.wear[e][i],
         };
         *slot = value;
     }
@@ -293,9 +319,10 @@ impl Tunables {
 
 /// Checks that `value` is allowed at `target` (finite; non-negative where physics demands it).
 pub(crate) fn check_value(path: &str, target: ParamTarget, value: f64) -> Result<()> {
+    use crate::wear::Sign;
     let non_negative = !matches!(
         target,
-        ParamTarget::SensorBias(_) | ParamTarget::LoadScale(_)
+        ParamTarget::SensorBias(_) | ParamTarget::LoadScale(_) | ParamTarget::Wear(_, _, Sign::Any)
     );
     let positive = matches!(
         target,
@@ -303,6 +330,7 @@ pub(crate) fn check_value(path: &str, target: ParamTarget, value: f64) -> Result
             | ParamTarget::DriveTorqueConstant(_)
             | ParamTarget::DriveMaxTorque(_)
             | ParamTarget::ThermalCapacity(_)
+            | ParamTarget::Wear(_, _, Sign::Positive)
     );
     let message = if !value.is_finite() {
         Some("expected a finite number")

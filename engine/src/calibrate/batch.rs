@@ -4,7 +4,8 @@
 //! sensor's noise) plus prior residuals `(θ − μ)/σ_prior`, so the optimum is the posterior
 //! mode. Jacobians are forward differences, all columns simulated at once as an ensemble
 //! (rayon). Bounds are kept by projecting each step onto them. The covariance is
-//! `(JᵀJ)⁻¹` at the optimum (Laplace approximation).
+//! `(JᵀJ)⁻¹` at the optimum (Laplace approximation), with the measurement rows weighted down
+//! by the reduced χ² of the fit where it exceeds 1 (misfit widens the intervals).
 
 use std::sync::Arc;
 
@@ -207,7 +208,18 @@ pub fn calibrate(
         }
         jacobian = forward_jacobian(model, runs, sigma, prior, &bounds, &theta, &r)?;
     }
-    let jtj = jacobian.transpose() * &jacobian;
+    // Where the data scatter about the optimum more than their declared noise explains (the
+    // model misses something, e.g. unit-to-unit variation between runs), the measurement rows
+    // are weighted down by the reduced χ² so that the intervals widen with the misfit.
+    let n = r.len() - p;
+    let chi2 = r[..n].iter().map(|x| x * x).sum::<f64>() / n.saturating_sub(p).max(1) as f64;
+    let mut weighted = jacobian.clone();
+    if chi2 > 1.0 {
+        for i in 0..n {
+            weighted.row_mut(i).scale_mut(chi2.sqrt().recip());
+        }
+    }
+    let jtj = weighted.transpose() * &weighted;
     let covariance = jtj.clone().try_inverse().ok_or_else(|| {
         Error::State("the parameters are not identifiable from these data (singular JᵀJ)".into())
     })?;

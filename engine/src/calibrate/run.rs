@@ -125,10 +125,24 @@ impl Run {
 }
 
 /// Steps `twin` until time `t` with its inputs from `inputs`; a thermal fault is an error.
+///
+/// Where the model enables `[solver.cycle_averaged]` and the gap is longer than its `after`,
+/// the gap is bridged by the slow integrator with the inputs held at their value in the middle
+/// of the gap (for one row per run, as in tool-wear records, that is the run's conditions).
 pub fn drive_to(twin: &mut Twin, inputs: &InputSeries, t: f64, buf: &mut Vec<f64>) -> Result<()> {
     let dt = twin.model().dt_mech;
     buf.clear();
     buf.extend_from_slice(twin.inputs());
+    if let Some(ca) = twin.model().cycle_averaged
+        && t - twin.time() > ca.after
+    {
+        inputs.values_at(0.5 * (twin.time() + t), buf);
+        for (i, v) in buf.iter().enumerate() {
+            twin.set_input(i, *v);
+        }
+        twin.advance_cycle_averaged(t);
+        return twin.take_fault().map_or(Ok(()), Err);
+    }
     while twin.time() + 0.5 * dt < t {
         inputs.values_at(twin.time(), buf);
         for (i, v) in buf.iter().enumerate() {

@@ -80,6 +80,13 @@ impl DamageCounter {
         self.cycles += n * cycle.count;
     }
 
+    /// Adds damage and cycles accumulated elsewhere (the cycle-averaged slow integrator's
+    /// averaged rates over a long interval).
+    pub fn add_damage(&mut self, damage: f64, cycles: f64) {
+        self.closed += damage;
+        self.cycles += cycles;
+    }
+
     /// Miner damage so far: closed cycles plus what the open residue adds if the history ends
     /// now.
     pub fn damage(&self, curve: &SnCurve) -> f64 {

@@ -372,6 +372,21 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
         }
     }
 
+    let mut wear = Vec::new();
+    for (name, w) in &spec.wear {
+        wear.push(super::wear::compile_wear(
+            &cx, name, w, &joints, &bearings, &inputs,
+        )?);
+    }
+    let mut sections = Vec::new();
+    for (name, s) in &spec.section {
+        sections.push(super::wear::compile_section(&cx, name, s, &joints)?);
+    }
+    let cycle_averaged = match &spec.solver.cycle_averaged {
+        Some(c) => Some(super::wear::compile_cycle_averaged(&cx, c)?),
+        None => None,
+    };
+
     let mut sensors = Vec::new();
     for (name, s) in &spec.sensor {
         let p = |f: &'static str| ["sensor", name.as_str(), f];
@@ -436,6 +451,24 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
                 let b = bearings.iter().position(|b| b.name == n).ok_or_else(|| cx.err(&p("bearing"), format!("no bearing named `{n}`")))?;
                 (SensorKind::BearingLoad(b), "N")
             }
+            "wear" | "vibration" => {
+                let n = s.wear.as_deref().ok_or_else(|| cx.err(&p("kind"), format!("a {} sensor needs `wear = \"...\"`", s.kind)))?;
+                let e = wear.iter().position(|w| w.name == n).ok_or_else(|| cx.err(&p("wear"), format!("no wear element named `{n}`")))?;
+                if s.kind == "wear" {
+                    (SensorKind::Wear(e), wear[e].unit())
+                } else {
+                    if !matches!(wear[e].law, crate::wear::Law::Bearing { .. }) {
+                        return Err(cx.err(&p("wear"), format!("`{n}` is not a bearing wear element (a vibration sensor reads a bearing's defect)")));
+                    }
+                    let gain = cx.non_negative(&p("gain"), s.gain.unwrap_or(1.0))?;
+                    (SensorKind::Vibration { element: e, gain }, "m/s^2")
+                }
+            }
+            "damage" => {
+                let n = s.section.as_deref().ok_or_else(|| cx.err(&p("kind"), "a damage sensor needs `section = \"...\"`"))?;
+                let i = sections.iter().position(|x: &super::Section| x.name == n).ok_or_else(|| cx.err(&p("section"), format!("no section named `{n}`")))?;
+                (SensorKind::Damage(i), "1")
+            }
             "temperature" => (SensorKind::Temperature(super::thermal::temperature_of(&cx, name, s, &mut thermal, false)?), "°C"),
             "thermal_growth" => {
                 let of = super::thermal::temperature_of(&cx, name, s, &mut thermal, true)?;
@@ -448,7 +481,7 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
                 (SensorKind::ThermalGrowth { of, alpha, length, reference }, "m")
             }
             other => return Err(cx.err(&p("kind"), format!(
-                "expected joint_position, joint_velocity, drive_torque, motor_current, body_acceleration, joint_reaction_force, joint_reaction_torque, bearing_load, temperature or thermal_growth, got \"{other}\""
+                "expected joint_position, joint_velocity, drive_torque, motor_current, body_acceleration, joint_reaction_force, joint_reaction_torque, bearing_load, temperature, thermal_growth, wear, vibration or damage, got \"{other}\""
             ))),
         };
         let rate = cx.positive(&p("rate"), s.rate)?;
@@ -498,9 +531,18 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
         bearings,
         sensors,
         thermal,
+        wear,
+        sections,
+        events: Vec::new(),
+        cycle_averaged,
         parameters: Vec::new(),
         leaves_first,
     };
+
+    for (name, e) in &spec.event {
+        let event = super::wear::compile_event(&cx, name, e, &model.sensors)?;
+        model.events.push(event);
+    }
 
     let defaults = crate::params::Tunables::from_model(&model);
     for (i, ps) in spec.parameter.iter().enumerate() {

@@ -1,12 +1,14 @@
 //! Machine models: parsed from TOML ([`spec`]), validated and compiled into an immutable
 //! [`Model`] that every twin instance shares.
 
-mod compile;
+pub(crate) mod compile;
 pub mod locate;
 pub mod spec;
 mod thermal;
+pub mod wear;
 
 pub use thermal::DEFAULT_TEMPERATURE;
+pub use wear::{CycleAveraged, Event, Section};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -50,6 +52,14 @@ pub struct Model {
     pub sensors: Vec<Sensor>,
     /// The thermal part (empty when the model has none).
     pub thermal: crate::thermal::Thermal,
+    /// Wear elements, in file order.
+    pub wear: Vec<crate::wear::WearElement>,
+    /// Critical stress sections, in file order.
+    pub sections: Vec<Section>,
+    /// Events the prognosis predicts, in file order.
+    pub events: Vec<Event>,
+    /// The slow integrator's settings, if the model enables it.
+    pub cycle_averaged: Option<CycleAveraged>,
     /// Calibratable parameters, in file order.
     pub parameters: Vec<Parameter>,
     /// Bodies ordered children before parents (for the joint-reaction recursion).
@@ -273,6 +283,18 @@ pub enum SensorKind {
     ReactionTorque(usize, Component),
     /// Radial load carried by a bearing, N.
     BearingLoad(usize),
+    /// A wear element's reported quantity (m of depth or VB, or consumed rating life).
+    Wear(usize),
+    /// Vibration from a bearing element's defect: gain × severity, m/s² (plus the bias, which
+    /// carries the healthy baseline).
+    Vibration {
+        /// The bearing wear element.
+        element: usize,
+        /// m/s² per m/s² of severity.
+        gain: f64,
+    },
+    /// Miner damage of a stress section (1 = expected failure).
+    Damage(usize),
     /// Temperature, °C.
     Temperature(TemperatureOf),
     /// Thermal growth `alpha·length·(T − reference)`, m.

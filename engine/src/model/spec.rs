@@ -37,6 +37,15 @@ pub struct ModelSpec {
     /// Sensors by name.
     #[serde(default)]
     pub sensor: IndexMap<String, SensorSpec>,
+    /// Wear elements by name.
+    #[serde(default)]
+    pub wear: IndexMap<String, super::wear::WearSpec>,
+    /// Critical stress sections by name.
+    #[serde(default)]
+    pub section: IndexMap<String, super::wear::SectionSpec>,
+    /// Events (threshold crossings) whose time the prognosis predicts, by name.
+    #[serde(default)]
+    pub event: IndexMap<String, super::wear::EventSpec>,
     /// The thermal half: lumped network and conduction grids (absent: no thermal model).
     #[serde(default)]
     pub thermal: Option<ThermalSpec>,
@@ -69,6 +78,8 @@ pub struct SolverSpec {
     pub stabilization_iterations: usize,
     /// Gravity in m/s², world frame (default `[0, 0, -9.81]`).
     pub gravity: [f64; 3],
+    /// The cycle-averaged slow integrator for long gaps (absent: always step).
+    pub cycle_averaged: Option<super::wear::CycleAveragedSpec>,
 }
 
 impl Default for SolverSpec {
@@ -78,6 +89,7 @@ impl Default for SolverSpec {
             iterations: 4,
             stabilization_iterations: 0,
             gravity: [0.0, 0.0, -9.81],
+            cycle_averaged: None,
         }
     }
 }
@@ -277,7 +289,9 @@ pub struct BearingSpec {
 pub struct SensorSpec {
     /// What it measures: `joint_position`, `joint_velocity`, `drive_torque`, `motor_current`,
     /// `body_acceleration`, `joint_reaction_force`, `joint_reaction_torque`, `bearing_load`,
-    /// `temperature` (°C, of a node or at a grid point), `thermal_growth` (m).
+    /// `temperature` (°C, of a node or at a grid point), `thermal_growth` (m), `wear` (the wear
+    /// element's quantity), `vibration` (m/s², from a bearing element's defect), `damage`
+    /// (Miner damage of a section).
     pub kind: String,
     /// The joint (joint sensors).
     pub joint: Option<String>,
@@ -287,6 +301,12 @@ pub struct SensorSpec {
     pub body: Option<String>,
     /// The bearing (bearing_load).
     pub bearing: Option<String>,
+    /// The wear element (wear, vibration).
+    pub wear: Option<String>,
+    /// The stress section (damage).
+    pub section: Option<String>,
+    /// Vibration per unit of defect severity (vibration; default 1).
+    pub gain: Option<f64>,
     /// Measuring axis in body axes (acceleration; default `[1, 0, 0]`).
     pub axis: Option<[f64; 3]>,
     /// Component of a reaction: `"x"`, `"y"`, `"z"` (joint frame; x is the joint axis),

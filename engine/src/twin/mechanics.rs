@@ -26,6 +26,10 @@ pub(crate) struct Workspace {
     antigravity: Vec<Vector3<f64>>,
     /// Per joint: power dissipated by friction this step (W, ≥ 0).
     pub friction_power: Vec<f64>,
+    /// Per joint: Coulomb friction added by wear (N·m or N), set before each step.
+    pub wear_coulomb: Vec<f64>,
+    /// Per joint: process load against the motion (a cutting torque, N·m or N).
+    pub process_torque: Vec<f64>,
 }
 
 impl Workspace {
@@ -41,6 +45,8 @@ impl Workspace {
             drive_force: vec![0.0; nj],
             joint_inertia: vec![0.0; nj],
             friction_power: vec![0.0; nj],
+            wear_coulomb: vec![0.0; nj],
+            process_torque: vec![0.0; nj],
             antigravity: (0..nb)
                 .map(|b| -model.gravity * reflected_inertia(model, b).0)
                 .collect(),
@@ -186,7 +192,7 @@ impl Twin {
             }
             let m = joint_motion(&model, j, &w.before);
             let (tc, c) = (
-                self.state.tunables.coulomb[j],
+                self.state.tunables.coulomb[j] + w.wear_coulomb[j],
                 self.state.tunables.viscous[j] * self.state.thermal.viscous_factor[j],
             );
             let v = m.velocity;
@@ -200,7 +206,12 @@ impl Twin {
             };
             let friction = coulomb - c * v;
             w.friction_power[j] = -friction * v;
-            let q = w.drive_force[j] + friction;
+            let process = if v != 0.0 {
+                -w.process_torque[j] * v.signum()
+            } else {
+                0.0
+            };
+            let q = w.drive_force[j] + friction + process;
             let child = joint.child;
             let (lin, ang) = match joint.kind {
                 JointKind::Prismatic => (m.axis * q, Vector3::zeros()),

@@ -2,9 +2,11 @@
 
 mod mechanics;
 mod thermal;
+mod wear;
 mod world;
 
 pub use thermal::{EnergyAccount, ThermalState};
+pub use wear::DegradationState;
 
 use std::sync::Arc;
 
@@ -46,6 +48,9 @@ pub struct State {
     rng: Pcg64,
     /// Temperatures, pending heat and the energy account.
     thermal: ThermalState,
+    /// Wear states, section damage and the slow integrator's averaged rates.
+    #[serde(default)]
+    degradation: DegradationState,
 }
 
 impl State {
@@ -83,6 +88,8 @@ pub struct Twin {
     integration: IntegrationParameters,
     work: mechanics::Workspace,
     thermal: thermal::ThermalRuntime,
+    /// Sums over the averaging part of a slow integrator's fast window, while one runs.
+    window: Option<wear::WindowSums>,
     fault: Option<Error>,
 }
 
@@ -127,6 +134,7 @@ impl Twin {
             acceleration: vec![Vector3::zeros(); nb],
             rng: Pcg64::seed_from_u64(seed),
             thermal: ThermalState::new(&model),
+            degradation: DegradationState::new(&model),
         };
         let mut twin = Self {
             integration: world::integration_parameters(&model),
@@ -135,6 +143,7 @@ impl Twin {
             inputs: model.inputs.iter().map(|i| i.default).collect(),
             pipeline: PhysicsPipeline::new(),
             thermal: thermal::ThermalRuntime::new(&model, &crate::thermal::Backend::Cpu)?,
+            window: None,
             fault: None,
             model,
             params,
@@ -191,6 +200,9 @@ impl Twin {
     }
 
     fn set_target(&mut self, target: ParamTarget, value: f64) {
+        if self.state.tunables.get(target) != value {
+            self.state.degradation.clear_cache();
+        }
         self.state.tunables.set(target, value);
         if let ParamTarget::BodyMass(b) = target {
             self.state
@@ -236,7 +248,9 @@ impl Twin {
                 .iter()
                 .zip(&m.thermal.grids)
                 .all(|(f, g)| f.len() == g.cells())
-            && state.thermal.grids.len() == m.thermal.grids.len();
+            && state.thermal.grids.len() == m.thermal.grids.len()
+            && state.degradation.wear.len() == m.wear.len()
+            && state.tunables.wear.len() == m.wear.len();
         if !fits {
             return Err(Error::State(format!(
                 "the state does not belong to model `{}`",
@@ -290,7 +304,9 @@ impl Twin {
     /// A failure of the GPU backend stops the thermal part and is kept for
     /// [`Twin::take_fault`].
     pub fn step(&mut self) -> bool {
+        self.wear_loads();
         self.step_mechanics();
+        self.step_degradation();
         if !self.model.thermal.is_empty() {
             self.accumulate_heat();
             let every = self.model.thermal.steps_per_update;
@@ -309,8 +325,18 @@ impl Twin {
         self.fault.take()
     }
 
-    /// Steps until the simulated time reaches `t` s (to within half a step).
+    /// Advances to time `t` s: steps until the simulated time reaches `t` (to within half a
+    /// step) or, where the model enables `[solver.cycle_averaged]` and the gap is longer than
+    /// its `after`, bridges the gap with [`Twin::advance_cycle_averaged`].
     pub fn advance_to(&mut self, t: f64) {
+        match self.model.cycle_averaged {
+            Some(ca) if t - self.state.time > ca.after => self.advance_cycle_averaged(t),
+            _ => self.step_to(t),
+        }
+    }
+
+    /// Steps until the simulated time reaches `t` s (to within half a step), whatever the gap.
+    pub fn step_to(&mut self, t: f64) {
         let dt = self.model.dt_mech;
         while self.state.time + 0.5 * dt < t {
             self.step();
@@ -318,10 +344,19 @@ impl Twin {
     }
 
     fn sample_sensors(&mut self) -> bool {
+        self.sample(false)
+    }
+
+    /// Samples every sensor now, due or not.
+    fn sample_all_sensors(&mut self) {
+        self.sample(true);
+    }
+
+    fn sample(&mut self, all: bool) -> bool {
         let mut any = false;
         let model = Arc::clone(&self.model);
         for (i, s) in model.sensors.iter().enumerate() {
-            let fresh = self.state.steps.is_multiple_of(s.period_steps);
+            let fresh = all || self.state.steps.is_multiple_of(s.period_steps);
             self.readings[i].fresh = fresh;
             if !fresh {
                 continue;
@@ -383,6 +418,9 @@ impl Twin {
                 length,
                 reference,
             } => alpha * length * (st.thermal.temperature(&self.model, of) - reference),
+            SensorKind::Wear(e) => self.wear(e),
+            SensorKind::Vibration { element, gain } => gain * self.severity(element),
+            SensorKind::Damage(s) => self.damage(s),
         }
     }
 }

@@ -9,6 +9,7 @@ mod calibration;
 mod fatigue;
 mod mechanics;
 mod thermal;
+mod wear;
 
 use std::path::{Path, PathBuf};
 
@@ -187,6 +188,7 @@ pub fn kinds() -> Vec<(&'static str, CaseFn)> {
         ("rainflow_astm", fatigue::rainflow_astm_case),
         ("rainflow_oracle", fatigue::rainflow_oracle_case),
         ("miner_blocks", fatigue::miner_blocks_case),
+        ("milling_leave_one_out", wear::milling_leave_one_out_case),
     ]
 }
 

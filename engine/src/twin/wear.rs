@@ -1,0 +1,300 @@
+//! The twin's degradation half: wear states and section damage advanced every mechanical step
+//! from the step's loads, their feedback into the mechanics, and the cycle-averaged slow
+//! integrator that bridges long gaps (DESIGN.md, "Stepping: several timescales").
+
+use serde::{Deserialize, Serialize};
+
+use super::Twin;
+use crate::fatigue::DamageCounter;
+use crate::wear::Operating;
+
+/// The degradation part of a twin's [`State`](super::State).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DegradationState {
+    /// Per wear element: the primary state (Archard worn volume m³, bearing consumed rating
+    /// life, flank wear VB m) and the secondary one (sliding distance m, revolutions, cutting
+    /// time s).
+    pub wear: Vec<[f64; 2]>,
+    /// Per section: streaming rainflow and Miner damage.
+    sections: Vec<SectionState>,
+    /// Cycle-averaged rates per operating point, for the slow integrator.
+    cache: Vec<AveragedRates>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct SectionState {
+    counter: DamageCounter,
+    /// Index of the half revolution the section is in (rotating sections).
+    half_turn: i64,
+}
+
+/// Mean rates at one operating point (model inputs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AveragedRates {
+    inputs: Vec<f64>,
+    /// Per wear element: mean intensity and mean secondary rate.
+    intensity: Vec<[f64; 2]>,
+    /// Per section: Miner damage per s and cycles per s.
+    damage: Vec<[f64; 2]>,
+}
+
+/// Sums over the averaging part of a fast window.
+#[derive(Debug, Clone, Default)]
+pub(super) struct WindowSums {
+    seconds: f64,
+    intensity: Vec<[f64; 2]>,
+    damage_start: Vec<[f64; 2]>,
+}
+
+impl DegradationState {
+    pub(super) fn new(model: &crate::Model) -> Self {
+        Self {
+            wear: vec![[0.0; 2]; model.wear.len()],
+            sections: vec![SectionState::default(); model.sections.len()],
+            cache: Vec::new(),
+        }
+    }
+
+    /// Forgets the cycle-averaged rates (after a parameter change).
+    pub(super) fn clear_cache(&mut self) {
+        self.cache.clear();
+    }
+}
+
+impl Twin {
+    /// Applies `f` to the mechanics' view of the current step.
+    fn with_operating<R>(&self, f: impl FnOnce(&Operating) -> R) -> R {
+        let st = &self.state;
+        let model = &self.model;
+        let load = |b: usize| {
+            let j = model.bearings[b].joint;
+            model
+                .bearing_force(b, &st.reaction_force[j], &st.reaction_torque[j])
+                .norm()
+        };
+        let op = Operating {
+            joint_velocity: &st.joint_velocity,
+            reaction_force: &st.reaction_force,
+            bearing_load: &load,
+            time: st.time,
+            inputs: &self.inputs,
+        };
+        f(&op)
+    }
+
+    /// Sets the wear feedback on the mechanics for the next step: extra Coulomb friction and
+    /// process torques per joint.
+    pub(super) fn wear_loads(&mut self) {
+        if self.model.wear.is_empty() {
+            return;
+        }
+        let loads: Vec<(usize, f64, f64)> = self.with_operating(|op| {
+            self.model
+                .wear
+                .iter()
+                .enumerate()
+                .filter_map(|(e, el)| {
+                    el.joint_load(
+                        &self.state.tunables.wear[e],
+                        self.state.degradation.wear[e][0],
+                        op,
+                    )
+                })
+                .collect()
+        });
+        self.work.wear_coulomb.iter_mut().for_each(|x| *x = 0.0);
+        self.work.process_torque.iter_mut().for_each(|x| *x = 0.0);
+        for (j, coulomb, torque) in loads {
+            self.work.wear_coulomb[j] += coulomb;
+            self.work.process_torque[j] += torque;
+        }
+    }
+
+    /// Advances wear and section damage over the mechanical step just taken.
+    pub(super) fn step_degradation(&mut self) {
+        let model = std::sync::Arc::clone(&self.model);
+        let dt = model.dt_mech;
+        if !model.wear.is_empty() {
+            let intensities: Vec<(f64, f64)> = self.with_operating(|op| {
+                model
+                    .wear
+                    .iter()
+                    .enumerate()
+                    .map(|(e, el)| el.intensity(&self.state.tunables.wear[e], op))
+                    .collect()
+            });
+            for (e, (el, (i, aux))) in model.wear.iter().zip(intensities).enumerate() {
+                let w = &mut self.state.degradation.wear[e];
+                w[0] = el
+                    .law
+                    .saturate(w[0] + el.law.rate(&self.state.tunables.wear[e], i, w[0]) * dt);
+                w[1] += aux * dt;
+                if let Some(sums) = &mut self.window {
+                    sums.intensity[e][0] += i * dt;
+                    sums.intensity[e][1] += aux * dt;
+                }
+            }
+        }
+        for (s, section) in model.sections.iter().enumerate() {
+            let j = section.joint;
+            let (f, m) = (self.state.reaction_force[j], self.state.reaction_torque[j]);
+            let stress = section.geometry.stress(f.x, m.x, m.y, m.z);
+            let st = &mut self.state.degradation.sections[s];
+            if section.rotating {
+                // The fibre's bending stress runs through σ_m ± σ_a once per revolution: one
+                // reversal at every half turn passed.
+                let half = (self.state.joint_position[j] / std::f64::consts::PI).floor() as i64;
+                let passed = (half - st.half_turn).unsigned_abs().min(1 << 16);
+                for k in 1..=passed as i64 {
+                    let h = st.half_turn + k * (half - st.half_turn).signum();
+                    let side = if h.rem_euclid(2) == 0 { 1.0 } else { -1.0 };
+                    st.counter
+                        .push(stress.signed_von_mises(side), &section.curve);
+                }
+                st.half_turn = half;
+            } else {
+                let bending = m.y.hypot(m.z);
+                let side = if bending > 0.0 { -m.z / bending } else { 0.0 };
+                st.counter
+                    .push(stress.signed_von_mises(side), &section.curve);
+            }
+        }
+        if let Some(sums) = &mut self.window {
+            sums.seconds += dt;
+        }
+    }
+
+    /// Miner damage of section `s` so far (1 = expected failure).
+    pub fn damage(&self, s: usize) -> f64 {
+        let curve = &self.model.sections[s].curve;
+        self.state.degradation.sections[s].counter.damage(curve)
+    }
+
+    /// The reported quantity of wear element `e` (see [`crate::wear::WearElement::reported`]).
+    pub fn wear(&self, e: usize) -> f64 {
+        self.model.wear[e].reported(self.state.degradation.wear[e][0])
+    }
+
+    /// Vibration severity of bearing wear element `e` in m/s² (0 for other laws).
+    pub fn severity(&self, e: usize) -> f64 {
+        self.model.wear[e].severity(
+            &self.state.tunables.wear[e],
+            self.state.degradation.wear[e][0],
+        )
+    }
+
+    /// Sets the primary wear state of element `e` (an estimator's state update).
+    pub fn set_wear_state(&mut self, e: usize, value: f64) {
+        self.state.degradation.wear[e][0] = value;
+    }
+
+    /// Advances to time `t` with the cycle-averaged slow integrator: at an operating point
+    /// (the current model inputs) not seen before, the twin steps for the window of
+    /// `[solver.cycle_averaged]` and averages the wear intensities and damage rates over its
+    /// second half; then the wear states take steps of at most `step` seconds (classical
+    /// Runge–Kutta in the wear state with the averaged intensity held), and section damage
+    /// grows at its averaged rate. Rates are cached per operating point (and forgotten when
+    /// parameters change), so a schedule of a few operating points costs a few windows.
+    ///
+    /// Assumptions, stated: loads and speeds at an operating point do not depend on the wear
+    /// state; the mechanical and thermal states are held over the slow interval (the thermal
+    /// state as at the end of the window). Sensors sample once, at `t`.
+    pub fn advance_cycle_averaged(&mut self, t: f64) {
+        let ca = self
+            .model
+            .cycle_averaged
+            .unwrap_or(crate::model::CycleAveraged {
+                window: 1.0,
+                step: 60.0,
+                after: 2.0,
+            });
+        let dt = self.model.dt_mech;
+        let cached = self
+            .state
+            .degradation
+            .cache
+            .iter()
+            .position(|c| c.inputs == self.inputs);
+        let rates = match cached {
+            Some(i) => self.state.degradation.cache[i].clone(),
+            None => {
+                let settle = self.state.time + 0.5 * ca.window;
+                let end = self.state.time + ca.window;
+                if end > t {
+                    self.step_to(t);
+                    return;
+                }
+                self.step_to(settle);
+                let n = self.model.sections.len();
+                self.window = Some(WindowSums {
+                    seconds: 0.0,
+                    intensity: vec![[0.0; 2]; self.model.wear.len()],
+                    damage_start: (0..n)
+                        .map(|s| {
+                            [
+                                self.damage(s),
+                                self.state.degradation.sections[s].counter.cycles(),
+                            ]
+                        })
+                        .collect(),
+                });
+                self.step_to(end);
+                let sums = self.window.take().expect("set above");
+                let rates = AveragedRates {
+                    inputs: self.inputs.clone(),
+                    intensity: sums
+                        .intensity
+                        .iter()
+                        .map(|[a, b]| [a / sums.seconds, b / sums.seconds])
+                        .collect(),
+                    damage: (0..n)
+                        .map(|s| {
+                            let now = [
+                                self.damage(s),
+                                self.state.degradation.sections[s].counter.cycles(),
+                            ];
+                            let d0 = sums.damage_start[s];
+                            [
+                                (now[0] - d0[0]).max(0.0) / sums.seconds,
+                                (now[1] - d0[1]) / sums.seconds,
+                            ]
+                        })
+                        .collect(),
+                };
+                self.state.degradation.cache.push(rates.clone());
+                rates
+            }
+        };
+        let span = t - self.state.time;
+        if span <= 0.0 {
+            return;
+        }
+        let pieces = (span / ca.step).ceil().max(1.0);
+        let h = span / pieces;
+        let model = std::sync::Arc::clone(&self.model);
+        for (e, el) in model.wear.iter().enumerate() {
+            let params = &self.state.tunables.wear[e];
+            let [intensity, aux] = rates.intensity[e];
+            let f = |w: f64| el.law.rate(params, intensity, w);
+            let w = &mut self.state.degradation.wear[e];
+            for _ in 0..pieces as u64 {
+                let k1 = f(w[0]);
+                let k2 = f(w[0] + 0.5 * h * k1);
+                let k3 = f(w[0] + 0.5 * h * k2);
+                let k4 = f(w[0] + h * k3);
+                w[0] = el
+                    .law
+                    .saturate(w[0] + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4));
+            }
+            w[1] += aux * span;
+        }
+        for (s, [rate, cycles]) in rates.damage.iter().enumerate() {
+            self.state.degradation.sections[s]
+                .counter
+                .add_damage(rate * span, cycles * span);
+        }
+        self.state.time = t;
+        self.state.steps += (span / dt).round() as u64;
+        self.sample_all_sensors();
+    }
+}

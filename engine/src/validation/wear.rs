@@ -1,0 +1,243 @@
+//! Wear validation on real data: flank wear of the NASA milling experiments, leave one case out.
+
+use std::sync::Arc;
+
+use super::{CaseContext, Metric, Outcome, data_dir};
+use crate::calibrate::{CalibrateOptions, Run, calibrate, predictions};
+use crate::data::{DataQuality, DataTable};
+use crate::error::{Error, Result};
+use crate::model::Model;
+
+/// One milling case: its number and its run (one row per measured pass).
+struct MillingCase {
+    case: u32,
+    run: Run,
+}
+
+/// Reads `labels_cases_1_8.csv` (case, run, VB mm, time min, DOC mm, feed mm/rev, material)
+/// into one run per case in SI units: time s, depth_of_cut m, feed_per_rev m, flank_wear m.
+fn read_cases(model: &Model, path: &std::path::Path) -> Result<Vec<MillingCase>> {
+    let label = path.display().to_string();
+    let bad = |line: usize, m: &str| Error::invalid(&label, Some(line), None, m.to_string());
+    let mut reader = csv::Reader::from_path(path).map_err(|e| bad(1, &e.to_string()))?;
+    let mut cases: Vec<(u32, DataTable)> = Vec::new();
+    for (i, rec) in reader.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.map_err(|e| bad(line, &e.to_string()))?;
+        let num = |c: usize| -> Result<Option<f64>> {
+            let s = rec.get(c).unwrap_or("").trim();
+            if s.is_empty() {
+                return Ok(None);
+            }
+            s.parse::<f64>().map(Some).map_err(|_| {
+                bad(
+                    line,
+                    &format!("column {}: expected a number, got `{s}`", c + 1),
+                )
+            })
+        };
+        let need =
+            |c: usize| num(c)?.ok_or_else(|| bad(line, &format!("column {} is empty", c + 1)));
+        let case = need(0)? as u32;
+        let (vb, minutes, doc, feed, material) = (num(2)?, need(3)?, need(4)?, need(5)?, need(6)?);
+        if cases.last().is_none_or(|(c, _)| *c != case) {
+            cases.push((
+                case,
+                DataTable {
+                    source: format!("{label} (case {case})"),
+                    columns: [
+                        "depth_of_cut",
+                        "feed_per_rev",
+                        "work_material",
+                        "flank_wear",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                    times: Vec::new(),
+                    rows: Vec::new(),
+                    quality: DataQuality::default(),
+                },
+            ));
+        }
+        let table = &mut cases.last_mut().expect("pushed").1;
+        table.times.push(minutes * 60.0);
+        table.rows.push(vec![
+            Some(doc * 1e-3),
+            Some(feed * 1e-3),
+            Some(material),
+            vb.map(|v| v * 1e-3),
+        ]);
+        table.quality.rows += 1;
+        table.quality.rows_used += 1;
+    }
+    cases
+        .into_iter()
+        .map(|(case, table)| {
+            Ok(MillingCase {
+                case,
+                run: Run::from_table(model, &table)?,
+            })
+        })
+        .collect()
+}
+
+/// RMSE in mm of the model's flank wear against the measurements of `run`.
+fn rmse_mm(model: &Arc<Model>, run: &Run, theta: &[f64], sensor: usize) -> Result<f64> {
+    let predicted = predictions(model, run, theta)?;
+    let (mut sum, mut n) = (0.0, 0usize);
+    for (z, p) in run.z.iter().zip(&predicted) {
+        if let Some(v) = z[sensor] {
+            sum += (v - p[sensor]).powi(2);
+            n += 1;
+        }
+    }
+    Ok((sum / n.max(1) as f64).sqrt() * 1e3)
+}
+
+/// Tool-to-tool scatter of ln K: the RMS over runs of each run's mean ln(measured/predicted)
+/// VB (measurements above 0.1 mm, where wear grows about in proportion to K).
+fn rate_scatter(model: &Arc<Model>, runs: &[Run], theta: &[f64], sensor: usize) -> Result<f64> {
+    let mut offsets = Vec::new();
+    for run in runs {
+        let predicted = predictions(model, run, theta)?;
+        let logs: Vec<f64> = run
+            .z
+            .iter()
+            .zip(&predicted)
+            .filter_map(|(z, p)| {
+                z[sensor]
+                    .filter(|v| *v >= 1e-4 && p[sensor] > 0.0)
+                    .map(|v| (v / p[sensor]).ln())
+            })
+            .collect();
+        if !logs.is_empty() {
+            offsets.push(logs.iter().sum::<f64>() / logs.len() as f64);
+        }
+    }
+    Ok((offsets.iter().map(|o| o * o).sum::<f64>() / offsets.len().max(1) as f64).sqrt())
+}
+
+fn measured(run: &Run, sensor: usize) -> usize {
+    run.z.iter().filter(|z| z[sensor].is_some()).count()
+}
+
+/// Leave one case out (cases with at least `settings.min_measurements` measurements): calibrate
+/// the flank-wear law on the other cases (batch), predict the held-out case's curve from its
+/// cutting conditions alone, then calibrate again with that result as the prior on the first
+/// half of the held-out measurements and predict the whole curve. Also: the residuals of the
+/// calibration on all cases shrink against the model's prior (issue 4's real-data check).
+pub fn milling_leave_one_out_case(ctx: &CaseContext) -> Result<Outcome> {
+    let Some(dir) = data_dir() else {
+        return Ok(Outcome::Skipped(
+            "the shared validation data are absent (set TWIN_DATA_DIR or provide ../shared/validation-data)".into(),
+        ));
+    };
+    let path = dir.join("nasa_milling/labels_cases_1_8.csv");
+    if !path.is_file() {
+        return Ok(Outcome::Skipped(format!("{} is absent", path.display())));
+    }
+    let model = Model::from_file(ctx.model_path()?)?;
+    let sensor = model.sensor_index("flank_wear").ok_or_else(|| {
+        Error::invalid(
+            &model.source,
+            None,
+            Some("sensor".into()),
+            "expected a `flank_wear` sensor",
+        )
+    })?;
+    let cases = read_cases(&model, &path)?;
+    let min = ctx.setting("min_measurements", 4.0)? as usize;
+    let options = CalibrateOptions {
+        max_iterations: ctx.setting("max_iterations", 30.0)? as usize,
+        ..Default::default()
+    };
+    let all: Vec<Run> = cases.iter().map(|c| c.run.clone()).collect();
+    let full = calibrate(&model, &all, &options, |_| Ok(()), |_| {})?;
+    let fit = &full.residual_rmse["flank_wear"];
+    let mut metrics = vec![Metric::absolute(
+        "all cases: flank-wear RMSE after / before calibration",
+        fit.after / fit.before,
+        0.0,
+        ctx.setting("max_rmse_ratio", 0.7)?,
+    )];
+    let (mut s1, mut s2) = (Vec::new(), Vec::new());
+    let per_case = ctx.setting("max_case_rmse_mm", 0.25)?;
+    for held in cases.iter().filter(|c| measured(&c.run, sensor) >= min) {
+        let others: Vec<Run> = cases
+            .iter()
+            .filter(|c| c.case != held.case)
+            .map(|c| c.run.clone())
+            .collect();
+        let report = calibrate(&model, &others, &options, |_| Ok(()), |_| {})?;
+        let theta: Vec<f64> = report.parameters.values().map(|p| p.mean).collect();
+        let cold = rmse_mm(&model, &held.run, &theta, sensor)?;
+        // Online on the first half of the held-out measurements, from the population posterior.
+        let half = measured(&held.run, sensor).div_ceil(2);
+        let mut first = held.run.clone();
+        let mut seen = 0;
+        let keep = first
+            .z
+            .iter()
+            .position(|z| {
+                seen += usize::from(z[sensor].is_some());
+                seen == half
+            })
+            .map_or(first.z.len(), |i| i + 1);
+        first.times.truncate(keep);
+        first.z.truncate(keep);
+        // Mixed-effects view: a new tool shares the law's shape with the fleet (exponents,
+        // break-in, acceleration: held at the fleet's values) and differs in its rate, whose
+        // spread is widened by the tool-to-tool scatter of ln K seen in the training cases.
+        let scatter = rate_scatter(&model, &others, &theta, sensor)?;
+        let prior: Vec<(f64, f64)> = report
+            .parameters
+            .iter()
+            .map(|(path, p)| {
+                let std = if path.contains(".log_rate.") {
+                    p.std.hypot(scatter)
+                } else {
+                    p.std * 1e-3
+                };
+                (p.mean, std)
+            })
+            .collect();
+        let warm_options = CalibrateOptions {
+            prior: Some(prior),
+            ..options.clone()
+        };
+        let warm = calibrate(&model, &[first], &warm_options, |_| Ok(()), |_| {})?;
+        let theta2: Vec<f64> = warm.parameters.values().map(|p| p.mean).collect();
+        let updated = rmse_mm(&model, &held.run, &theta2, sensor)?;
+        metrics.push(Metric::absolute(
+            format!("case {}: VB RMSE mm, from conditions alone", held.case),
+            cold,
+            0.0,
+            per_case,
+        ));
+        metrics.push(Metric::absolute(
+            format!(
+                "case {}: VB RMSE mm, after its first {half} measurements",
+                held.case
+            ),
+            updated,
+            0.0,
+            per_case,
+        ));
+        s1.push(cold);
+        s2.push(updated);
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    metrics.push(Metric::absolute(
+        "mean VB RMSE mm, from conditions alone",
+        mean(&s1),
+        0.0,
+        ctx.setting("max_mean_rmse_mm", 0.12)?,
+    ));
+    metrics.push(Metric::absolute(
+        "mean VB RMSE mm, after the first half",
+        mean(&s2),
+        0.0,
+        ctx.setting("max_mean_rmse_updated_mm", 0.09)?,
+    ));
+    Ok(Outcome::Metrics(metrics))
+}
