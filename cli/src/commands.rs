@@ -268,6 +268,10 @@ pub struct CalibrateArgs {
     /// With --follow on a file: stop after this many seconds without new data.
     #[arg(long, default_value_t = 10.0)]
     idle_exit: f64,
+    /// Forecast horizon in s after the last data point for the wear, damage and RUL of the
+    /// report (models with wear elements, sections or events; default 10× the last run).
+    #[arg(long)]
+    horizon: Option<f64>,
 }
 
 fn calibrate_follow(
@@ -421,6 +425,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
         max_iterations: args.max_iterations,
         checkpoint_every: args.checkpoint_every,
         resume: None,
+        horizon: args.horizon,
     };
     if args.follow {
         return calibrate_follow(args, &model, &options);
@@ -533,7 +538,31 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
             r.before, r.after, r.unit, r.samples
         );
     }
+    print_outlook(&report);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints wear, damage and RUL at the end of the data (models that have them).
+fn print_outlook(report: &machine_twin::calibrate::CalibrationReport) {
+    for (name, b) in report.wear.iter().chain(&report.damage) {
+        eprintln!(
+            "  {name} at the last data point: {:.4e} (90 % interval {:.4e} … {:.4e})",
+            b.p50, b.p05, b.p95
+        );
+    }
+    let secs = |x: Option<f64>| {
+        x.map_or_else(|| "beyond the horizon".to_string(), |s| format!("{s:.0} s"))
+    };
+    for (event, r) in &report.rul {
+        eprintln!(
+            "  RUL {event}: median {} (90 % interval {} … {}); {:.0} % of the posterior reaches it within {:.0} s",
+            secs(r.p50),
+            secs(r.p05),
+            secs(r.p95),
+            100.0 * r.reached,
+            r.horizon
+        );
+    }
 }
 
 pub fn validate(dir: &Path, report: Option<&Path>) -> Result<ExitCode> {

@@ -47,6 +47,7 @@ pub mod error;
 pub mod fatigue;
 pub mod model;
 pub mod params;
+pub mod prognosis;
 pub mod simulate;
 pub mod thermal;
 pub mod twin;

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod ensemble;
 pub mod filters;
 pub mod follow;
+mod outlook;
 pub mod run;
 
 use std::sync::Arc;
@@ -73,6 +74,9 @@ pub struct CalibrateOptions {
     pub checkpoint_every: f64,
     /// A checkpoint of an interrupted calibration to continue from.
     pub resume: Option<Checkpoint>,
+    /// Forecast horizon in s after the last data point for wear, damage and RUL (models with
+    /// wear elements, sections or events; default 10× the last run's duration).
+    pub horizon: Option<f64>,
 }
 
 /// Everything needed to continue an interrupted calibration and end with the same result as
@@ -141,6 +145,7 @@ impl Default for CalibrateOptions {
             max_iterations: 20,
             checkpoint_every: 60.0,
             resume: None,
+            horizon: None,
         }
     }
 }
@@ -206,6 +211,16 @@ pub struct CalibrationReport {
     pub iterations: Option<usize>,
     /// Batch: whether the cost settled.
     pub converged: Option<bool>,
+    /// Per wear element: its quantity at the last data point over the posterior.
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub wear: IndexMap<String, crate::prognosis::Band>,
+    /// Per stress section: Miner damage at the last data point over the posterior.
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub damage: IndexMap<String, crate::prognosis::Band>,
+    /// Per event: time to the event in s from the last data point, with the last run's final
+    /// operating conditions held.
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub rul: IndexMap<String, crate::prognosis::RulSummary>,
 }
 
 /// A record of the calibration's progress, for a trace file.
@@ -466,7 +481,7 @@ pub fn calibrate_with_checkpoints(
                     }
                 })
                 .collect();
-            let corr = (0..p)
+            let corr: Vec<Vec<f64>> = (0..p)
                 .map(|a| {
                     (0..p)
                         .map(|b| {
@@ -550,9 +565,7 @@ pub fn calibrate_with_checkpoints(
             (summaries, corr, None, None, members)
         }
     };
-    let wall = start.elapsed().as_secs_f64();
-    progress(1.0);
-    finish(
+    let mut report = finish(
         model,
         runs,
         options.method,
@@ -561,8 +574,13 @@ pub fn calibrate_with_checkpoints(
         correlation,
         (iterations, converged),
         members,
-        wall,
-    )
+        start.elapsed().as_secs_f64(),
+    )?;
+    if crate::prognosis::has_prognosis(model) {
+        outlook::attach(&mut report, model, runs, options)?;
+    }
+    progress(1.0);
+    Ok(report)
 }
 
 /// Weighted summaries and correlation of a filter's parameter samples.
@@ -648,5 +666,8 @@ pub(crate) fn finish(
         real_time_factor: total_time / wall.max(1e-12),
         iterations,
         converged,
+        wear: IndexMap::new(),
+        damage: IndexMap::new(),
+        rul: IndexMap::new(),
     })
 }

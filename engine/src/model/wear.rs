@@ -36,8 +36,10 @@ pub struct WearSpec {
     pub load_rating: Option<f64>,
     /// Bearing: life exponent p (3 ball, 10/3 roller; default 3).
     pub life_exponent: Option<f64>,
-    /// Bearing: ln of the initial defect severity a₀ (a₀ in m/s²).
-    pub log_initial_defect: Option<f64>,
+    /// Bearing: consumed rating life (fraction of L10) at which a spall initiates.
+    pub onset: Option<f64>,
+    /// Bearing: ln of the vibration severity a_on (m/s²) at the onset.
+    pub log_onset_severity: Option<f64>,
     /// Bearing: defect growth g per rating life consumed.
     pub growth: Option<f64>,
     /// Flank wear: feed per revolution in m.
@@ -308,7 +310,8 @@ pub(super) fn compile_wear(
                     "life_exponent",
                     need("life_exponent", Some(w.life_exponent.unwrap_or(3.0)))?,
                 )?,
-                need("log_initial_defect", w.log_initial_defect)?,
+                need("onset", w.onset)?.max(0.0),
+                need("log_onset_severity", w.log_onset_severity)?,
                 need("growth", w.growth)?.max(0.0),
             ];
             (

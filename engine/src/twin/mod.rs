@@ -200,7 +200,11 @@ impl Twin {
     }
 
     fn set_target(&mut self, target: ParamTarget, value: f64) {
-        if self.state.tunables.get(target) != value {
+        let mechanical = !matches!(
+            target,
+            ParamTarget::Wear(..) | ParamTarget::SensorBias(_) | ParamTarget::SensorNoise(_)
+        );
+        if mechanical && self.state.tunables.get(target) != value {
             self.state.degradation.clear_cache();
         }
         self.state.tunables.set(target, value);

@@ -32,8 +32,8 @@ struct SectionState {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct AveragedRates {
     inputs: Vec<f64>,
-    /// Per wear element: mean intensity and mean secondary rate.
-    intensity: Vec<[f64; 2]>,
+    /// Per wear element: mean operating statistics (see [`crate::wear::WearElement::stats`]).
+    stats: Vec<[f64; 2]>,
     /// Per section: Miner damage per s and cycles per s.
     damage: Vec<[f64; 2]>,
 }
@@ -42,7 +42,7 @@ struct AveragedRates {
 #[derive(Debug, Clone, Default)]
 pub(super) struct WindowSums {
     seconds: f64,
-    intensity: Vec<[f64; 2]>,
+    stats: Vec<[f64; 2]>,
     damage_start: Vec<[f64; 2]>,
 }
 
@@ -55,7 +55,7 @@ impl DegradationState {
         }
     }
 
-    /// Forgets the cycle-averaged rates (after a parameter change).
+    /// Forgets the cycle-averaged rates (after a change of a parameter of the mechanics).
     pub(super) fn clear_cache(&mut self) {
         self.cache.clear();
     }
@@ -115,23 +115,19 @@ impl Twin {
         let model = std::sync::Arc::clone(&self.model);
         let dt = model.dt_mech;
         if !model.wear.is_empty() {
-            let intensities: Vec<(f64, f64)> = self.with_operating(|op| {
-                model
-                    .wear
-                    .iter()
-                    .enumerate()
-                    .map(|(e, el)| el.intensity(&self.state.tunables.wear[e], op))
-                    .collect()
-            });
-            for (e, (el, (i, aux))) in model.wear.iter().zip(intensities).enumerate() {
+            let stats: Vec<[f64; 2]> =
+                self.with_operating(|op| model.wear.iter().map(|el| el.stats(op)).collect());
+            let (t, inputs) = (self.state.time, &self.inputs);
+            for (e, (el, st)) in model.wear.iter().zip(stats).enumerate() {
+                let (i, aux) = el.intensity(&self.state.tunables.wear[e], st, t, inputs);
                 let w = &mut self.state.degradation.wear[e];
                 w[0] = el
                     .law
                     .saturate(w[0] + el.law.rate(&self.state.tunables.wear[e], i, w[0]) * dt);
                 w[1] += aux * dt;
                 if let Some(sums) = &mut self.window {
-                    sums.intensity[e][0] += i * dt;
-                    sums.intensity[e][1] += aux * dt;
+                    sums.stats[e][0] += st[0] * dt;
+                    sums.stats[e][1] += st[1] * dt;
                 }
             }
         }
@@ -190,11 +186,13 @@ impl Twin {
 
     /// Advances to time `t` with the cycle-averaged slow integrator: at an operating point
     /// (the current model inputs) not seen before, the twin steps for the window of
-    /// `[solver.cycle_averaged]` and averages the wear intensities and damage rates over its
-    /// second half; then the wear states take steps of at most `step` seconds (classical
-    /// Runge–Kutta in the wear state with the averaged intensity held), and section damage
-    /// grows at its averaged rate. Rates are cached per operating point (and forgotten when
-    /// parameters change), so a schedule of a few operating points costs a few windows.
+    /// `[solver.cycle_averaged]` and averages the wear laws' operating statistics (loads,
+    /// speeds) and the damage rates over its second half; then the wear states take steps of
+    /// at most `step` seconds (classical Runge–Kutta in the wear state, with the intensity at
+    /// the averaged statistics held), and section damage grows at its averaged rate. The
+    /// averages are cached per operating point (and forgotten when a parameter of the mechanics
+    /// changes; wear-law parameters apply to the cached statistics), so a schedule of a few
+    /// operating points costs a few windows.
     ///
     /// Assumptions, stated: loads and speeds at an operating point do not depend on the wear
     /// state; the mechanical and thermal states are held over the slow interval (the thermal
@@ -228,7 +226,7 @@ impl Twin {
                 let n = self.model.sections.len();
                 self.window = Some(WindowSums {
                     seconds: 0.0,
-                    intensity: vec![[0.0; 2]; self.model.wear.len()],
+                    stats: vec![[0.0; 2]; self.model.wear.len()],
                     damage_start: (0..n)
                         .map(|s| {
                             [
@@ -242,8 +240,8 @@ impl Twin {
                 let sums = self.window.take().expect("set above");
                 let rates = AveragedRates {
                     inputs: self.inputs.clone(),
-                    intensity: sums
-                        .intensity
+                    stats: sums
+                        .stats
                         .iter()
                         .map(|[a, b]| [a / sums.seconds, b / sums.seconds])
                         .collect(),
@@ -274,7 +272,8 @@ impl Twin {
         let model = std::sync::Arc::clone(&self.model);
         for (e, el) in model.wear.iter().enumerate() {
             let params = &self.state.tunables.wear[e];
-            let [intensity, aux] = rates.intensity[e];
+            let (intensity, aux) =
+                el.intensity(params, rates.stats[e], self.state.time, &self.inputs);
             let f = |w: f64| el.law.rate(params, intensity, w);
             let w = &mut self.state.degradation.wear[e];
             for _ in 0..pieces as u64 {

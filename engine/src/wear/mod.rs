@@ -3,10 +3,15 @@
 //!
 //! Every law splits its rate into an *intensity* that depends on the operating point (loads,
 //! speeds, cutting conditions) and a factor that depends on the wear state, so that the
-//! cycle-averaged slow integrator can average the intensity over a short fast window and then
-//! take long steps in the wear state (DESIGN.md, "Stepping: several timescales").
+//! cycle-averaged slow integrator can average the operating statistics over a short fast
+//! window and then take long steps in the wear state (DESIGN.md, "Stepping: several
+//! timescales").
 
 use crate::model::Source;
+
+/// ln of the largest vibration severity (1000 m/s², about 100 g): beyond it the bearing has
+/// long failed, and the exponential would only overflow.
+const MAX_LOG_SEVERITY: f64 = 6.907755278982137;
 
 /// Which part of a joint's reaction force presses the sliding surfaces together (Archard).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,9 +43,11 @@ pub enum Law {
     /// Rolling-bearing damage. Life consumption after ISO 281: with the basic rating life
     /// L10 = (C/P)^p million revolutions, each revolution at equivalent load P consumes
     /// (P/C)^p / 10⁶ of L10 (Palmgren–Miner over the load spectrum), so L = 1 is the rating
-    /// life. A defect then grows with consumed life, severity a = exp(ln a₀ + g·L) in m/s²
-    /// of vibration. Parameters `load_rating` (C, N), `life_exponent` (p: 3 ball, 10/3
-    /// roller), `log_initial_defect` (ln a₀, a₀ in m/s²), `growth` (g). State: L, revolutions.
+    /// life. A spall initiates when the consumed life reaches the onset L_on, raising the
+    /// vibration severity to a_on (m/s²), and then grows exponentially with consumed life:
+    /// a = 0 for L < L_on, a = a_on·exp(g·(L − L_on)) after. Parameters `load_rating` (C, N),
+    /// `life_exponent` (p: 3 ball, 10/3 roller), `onset` (L_on, fraction of L10),
+    /// `log_onset_severity` (ln a_on), `growth` (g per L10). State: L, revolutions.
     Bearing {
         /// The `[bearing]` element whose radial load is P.
         bearing: usize,
@@ -108,7 +115,8 @@ impl Law {
             Law::Bearing { .. } => fixed(&[
                 ("load_rating", Sign::Positive),
                 ("life_exponent", Sign::Positive),
-                ("log_initial_defect", Sign::Any),
+                ("onset", Sign::NonNegative),
+                ("log_onset_severity", Sign::Any),
                 ("growth", Sign::NonNegative),
             ]),
             Law::FlankWear {
@@ -187,9 +195,11 @@ pub struct Operating<'a> {
 }
 
 impl WearElement {
-    /// The state-independent part of the wear rate at this operating point, and the rate of
-    /// the secondary state (sliding distance m/s, revolutions/s, cutting s/s).
-    pub fn intensity(&self, params: &[f64], op: &Operating) -> (f64, f64) {
+    /// The operating statistics a law needs from one step, independent of its parameters:
+    /// Archard: normal load × sliding speed (W) and sliding speed (m/s); bearing: revolutions
+    /// per s and radial load (N); flank wear: cutting speed (m/s). The slow integrator averages
+    /// these over its window.
+    pub fn stats(&self, op: &Operating) -> [f64; 2] {
         match &self.law {
             Law::Archard {
                 joint,
@@ -203,22 +213,37 @@ impl WearElement {
                     ContactLoad::Axial => f.x.abs(),
                 };
                 let speed = op.joint_velocity[*joint].abs() * radius;
-                (normal * speed, speed)
+                [normal * speed, speed]
             }
-            Law::Bearing { bearing, joint } => {
-                let revs = op.joint_velocity[*joint].abs() / std::f64::consts::TAU;
-                let p = (op.bearing_load)(*bearing);
+            Law::Bearing { bearing, joint } => [
+                op.joint_velocity[*joint].abs() / std::f64::consts::TAU,
+                (op.bearing_load)(*bearing),
+            ],
+            Law::FlankWear { joint, radius, .. } => [op.joint_velocity[*joint].abs() * radius, 0.0],
+        }
+    }
+
+    /// The state-independent part of the wear rate at operating statistics `stats` (see
+    /// [`WearElement::stats`]), with model inputs `inputs` at time `time`, and the rate of the
+    /// secondary state (sliding distance m/s, revolutions/s, cutting s/s).
+    pub fn intensity(
+        &self,
+        params: &[f64],
+        stats: [f64; 2],
+        time: f64,
+        inputs: &[f64],
+    ) -> (f64, f64) {
+        match &self.law {
+            Law::Archard { .. } => (stats[0], stats[1]),
+            Law::Bearing { .. } => {
+                let [revs, p] = stats;
                 (revs * (p / params[0]).powf(params[1]) * 1e-6, revs)
             }
-            Law::FlankWear { .. } => match self.cutting(op) {
+            Law::FlankWear { reference, .. } => match self.cutting(stats[0], time, inputs) {
                 Some((m, v, f, d)) => {
-                    let Law::FlankWear { reference, .. } = &self.law else {
-                        unreachable!()
-                    };
                     let n = self.materials();
                     let [v0, f0, d0] = *reference;
-                    let k = params[m - 1].exp();
-                    let rate = k
+                    let rate = params[m - 1].exp()
                         * (v / v0).powf(params[n])
                         * (f / f0).powf(params[n + 1])
                         * (d / d0).powf(params[n + 2]);
@@ -239,12 +264,10 @@ impl WearElement {
         }
     }
 
-    /// For flank wear: whether the tool cuts now, and (material code, cutting speed m/s,
-    /// feed m, depth m).
-    fn cutting(&self, op: &Operating) -> Option<(usize, f64, f64, f64)> {
+    /// For flank wear at cutting speed `v`: whether the tool cuts now, and (material code,
+    /// cutting speed m/s, feed m, depth m).
+    fn cutting(&self, v: f64, time: f64, inputs: &[f64]) -> Option<(usize, f64, f64, f64)> {
         let Law::FlankWear {
-            joint,
-            radius,
             feed,
             depth,
             material,
@@ -254,12 +277,8 @@ impl WearElement {
         else {
             return None;
         };
-        let code = material.value(op.time, op.inputs).round();
-        let (f, d) = (
-            feed.value(op.time, op.inputs),
-            depth.value(op.time, op.inputs),
-        );
-        let v = op.joint_velocity[*joint].abs() * radius;
+        let code = material.value(time, inputs).round();
+        let (f, d) = (feed.value(time, inputs), depth.value(time, inputs));
         let valid = code >= 1.0 && code <= cutting_pressure.len() as f64;
         (valid && f > 0.0 && d > 0.0 && v > 0.0).then_some((code as usize, v, f, d))
     }
@@ -280,7 +299,8 @@ impl WearElement {
                 flank_pressure,
                 ..
             } => {
-                let (m, _, f, d) = self.cutting(op)?;
+                let v = op.joint_velocity[*joint].abs() * radius;
+                let (m, _, f, d) = self.cutting(v, op.time, op.inputs)?;
                 let per_insert = d * (cutting_pressure[m - 1] * f / inserts + flank_pressure * w);
                 Some((*joint, 0.0, engaged * radius * per_insert))
             }
@@ -296,10 +316,13 @@ impl WearElement {
         }
     }
 
-    /// Vibration severity of a bearing element in m/s² (a₀·e^(g·L)); 0 for other laws.
+    /// Vibration severity of a bearing element in m/s² (0 before the onset, then
+    /// a_on·e^(g·(L − L_on))); 0 for other laws.
     pub fn severity(&self, params: &[f64], w: f64) -> f64 {
         match &self.law {
-            Law::Bearing { .. } => (params[2] + params[3] * w).exp(),
+            Law::Bearing { .. } if w >= params[2] => (params[3] + params[4] * (w - params[2]))
+                .min(MAX_LOG_SEVERITY)
+                .exp(),
             _ => 0.0,
         }
     }
