@@ -43,6 +43,9 @@ pub struct SimulateArgs {
     /// large enough to repay it; says which it took and why).
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     backend: BackendArg,
+    /// Write the twin's final state (JSON) here: a start for `twin predict --state`.
+    #[arg(long)]
+    final_state: Option<PathBuf>,
 }
 
 /// `--backend` values.
@@ -56,7 +59,7 @@ pub enum BackendArg {
     Auto,
 }
 
-fn progress_bar(len: u64) -> ProgressBar {
+pub(crate) fn progress_bar(len: u64) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -70,7 +73,7 @@ fn progress_bar(len: u64) -> ProgressBar {
     bar
 }
 
-fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     let label = path.display().to_string();
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::State(e.to_string()))?;
     std::fs::write(path, text + "\n").map_err(|e| Error::io(label, e))
@@ -186,6 +189,10 @@ pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
     }
     if let Some(path) = &args.report {
         write_json(path, &report)?;
+    }
+    if let (Some(path), Some(state)) = (&args.final_state, &report.final_state) {
+        let label = path.display().to_string();
+        std::fs::write(path, state.0.to_json()?).map_err(|e| Error::io(label, e))?;
     }
     eprintln!(
         "{}: simulated {:.3} s in {:.3} s wall ({} steps, {:.0} steps/s, real-time factor {:.1}){}",

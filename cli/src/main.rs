@@ -2,6 +2,7 @@
 
 mod commands;
 mod plot;
+mod predict;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ enum Command {
     Simulate(commands::SimulateArgs),
     /// Calibrate a model's parameters on recorded sensor data and report the posterior.
     Calibrate(commands::CalibrateArgs),
+    /// Forecast wear, health and remaining useful life under an assumed operating schedule.
+    Predict(predict::PredictArgs),
     /// Run validation cases and print a table; exit non-zero if any case fails.
     Validate {
         /// A directory of cases (each a folder with `case.toml`), or one case folder.
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Check { model } => commands::check(&model),
         Command::Simulate(args) => commands::simulate(&args),
         Command::Calibrate(args) => commands::calibrate(&args),
+        Command::Predict(args) => predict::predict(&args),
         Command::Validate { dir, report } => commands::validate(&dir, report.as_deref()),
     };
     match result {

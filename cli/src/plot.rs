@@ -94,3 +94,111 @@ pub fn calibration_plot(
     root.present().map_err(|e| fail(&e))?;
     Ok(())
 }
+
+/// One panel per wear element, stress section and sensor that an event watches: the members'
+/// p05–p95 band (shaded), the median (line) and the event thresholds (red).
+pub fn prognosis_plot(
+    path: &Path,
+    model: &Model,
+    outlook: &machine_twin::prognosis::Prognosis,
+) -> Result<()> {
+    let mut panels: Vec<(String, &[machine_twin::prognosis::Band], Vec<f64>)> = Vec::new();
+    for (name, b) in &outlook.wear {
+        panels.push((format!("wear {name}"), b, Vec::new()));
+    }
+    for (name, b) in &outlook.damage {
+        panels.push((format!("damage {name}"), b, vec![1.0]));
+    }
+    for (s, sensor) in model.sensors.iter().enumerate() {
+        let thresholds: Vec<f64> = model
+            .events
+            .iter()
+            .filter(|e| e.sensor == s)
+            .map(|e| e.threshold)
+            .collect();
+        if !thresholds.is_empty() {
+            panels.push((
+                format!("{} [{}]", sensor.name, sensor.unit),
+                &outlook.sensors[&sensor.name],
+                thresholds,
+            ));
+        }
+    }
+    let label = path.display().to_string();
+    let fail = |e: &dyn std::fmt::Display| Error::State(format!("{label}: plot: {e}"));
+    let root = SVGBackend::new(path, (WIDTH, PANEL_HEIGHT * panels.len().max(1) as u32))
+        .into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(&e))?;
+    let areas = root.split_evenly((panels.len().max(1), 1));
+    let t_end = outlook.times.last().copied().unwrap_or(1.0).max(1e-9);
+    for (area, (title, bands, thresholds)) in areas.iter().zip(&panels) {
+        let finite = |x: f64| x.is_finite().then_some(x);
+        let ys = bands
+            .iter()
+            .flat_map(|b| [b.p05, b.p95])
+            .chain(thresholds.iter().copied())
+            .filter_map(finite);
+        let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| {
+            (l.min(y), h.max(y))
+        });
+        let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+        let pad = ((hi - lo) * 0.05).max(1e-12 * hi.abs().max(1.0));
+        let mut chart = ChartBuilder::on(area)
+            .caption(
+                format!("{title}: median (blue), 5–95 % band (shaded), event threshold (red)"),
+                ("sans-serif", 14),
+            )
+            .margin(8)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..t_end, (lo - pad)..(hi + pad))
+            .map_err(|e| fail(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("time from the start of the forecast (s)")
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(|e| fail(&e))?;
+        let band: Vec<(f64, f64)> = outlook
+            .times
+            .iter()
+            .zip(bands.iter())
+            .map(|(t, b)| (*t, b.p95))
+            .chain(
+                outlook
+                    .times
+                    .iter()
+                    .zip(bands.iter())
+                    .rev()
+                    .map(|(t, b)| (*t, b.p05)),
+            )
+            .filter(|p| p.1.is_finite())
+            .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(
+                band,
+                RGBColor(120, 160, 230).mix(0.35).filled(),
+            )))
+            .map_err(|e| fail(&e))?;
+        chart
+            .draw_series(LineSeries::new(
+                outlook
+                    .times
+                    .iter()
+                    .zip(bands.iter())
+                    .map(|(t, b)| (*t, b.p50)),
+                BLUE.stroke_width(2),
+            ))
+            .map_err(|e| fail(&e))?;
+        for &th in thresholds {
+            chart
+                .draw_series(LineSeries::new(
+                    [(0.0, th), (t_end, th)],
+                    RED.stroke_width(1),
+                ))
+                .map_err(|e| fail(&e))?;
+        }
+    }
+    root.present().map_err(|e| fail(&e))?;
+    Ok(())
+}

@@ -73,6 +73,20 @@ pub struct SimulationReport {
     pub sensors: Vec<SensorSummary>,
     /// The thermal part's figures (absent when the model has none).
     pub thermal: Option<ThermalSummary>,
+    /// The twin's state at the end (for `twin simulate --final-state`, a start for
+    /// `twin predict --state`); not part of the JSON report.
+    #[serde(skip)]
+    pub final_state: Option<FinalState>,
+}
+
+/// A run's final twin state (its `Debug` shows only the time).
+#[derive(Clone)]
+pub struct FinalState(pub crate::twin::State);
+
+impl std::fmt::Debug for FinalState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "State at t = {} s", self.0.time)
+    }
 }
 
 /// Thermal figures of a run.
@@ -205,6 +219,7 @@ pub fn simulate(
         }
     });
     Ok(SimulationReport {
+        final_state: Some(FinalState(twin.state().clone())),
         thermal,
         model: model.name.clone(),
         sim_seconds: sim,

@@ -1,0 +1,258 @@
+//! `twin predict`: wear, health and remaining useful life of a calibrated machine (or tool)
+//! under an assumed future operating schedule.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Args;
+use machine_twin::data::{DataTable, InputSeries, Policy, TraceWriter};
+use machine_twin::prognosis::{Band, Prognosis, draw_gaussian, forecast};
+use machine_twin::twin::{State, Twin};
+use machine_twin::{Error, Model, Result};
+use serde::Serialize;
+
+use crate::commands::{progress_bar, write_json};
+
+/// `twin predict` arguments.
+#[derive(Args)]
+pub struct PredictArgs {
+    /// The model file (TOML).
+    model: PathBuf,
+    /// Start from the parameter distribution of a calibration report (a fresh machine or tool
+    /// with calibrated parameters): members draw their parameters from its means, standard
+    /// deviations and correlation.
+    #[arg(long, required_unless_present = "state")]
+    params: Option<PathBuf>,
+    /// Start from a twin state (JSON, as `twin simulate --final-state` writes): its wear,
+    /// damage and parameters; with --params, members also draw parameters from that report.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// The assumed operating schedule: model inputs over time (CSV or NDJSON, `time` in s from
+    /// the start of the forecast; values held beyond the last row).
+    #[arg(long)]
+    inputs: String,
+    /// Forecast horizon in s (default: the schedule's last time).
+    #[arg(long)]
+    horizon: Option<f64>,
+    /// Output interval in s (default: horizon / 400).
+    #[arg(long)]
+    every: Option<f64>,
+    /// Ensemble members.
+    #[arg(long, default_value_t = 256)]
+    members: usize,
+    /// Seed of the parameter draws and sensor noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write `time` and `<quantity>_p05/_p50/_p95` for every sensor, wear element
+    /// (`wear.NAME`) and stress section (`damage.NAME`) here (.csv or .ndjson).
+    #[arg(long)]
+    out: Option<String>,
+    /// Write the report (JSON: RUL per event, final bands, timing) here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Plot wear, damage and event sensors with their bands (SVG) here.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+}
+
+/// The JSON report of a forecast.
+#[derive(Serialize)]
+struct PredictReport<'a> {
+    model: &'a str,
+    members: usize,
+    horizon: f64,
+    start_time: f64,
+    wall_seconds: f64,
+    rul: &'a indexmap::IndexMap<String, machine_twin::prognosis::RulSummary>,
+    final_bands: indexmap::IndexMap<String, Band>,
+}
+
+/// Means, standard deviations and correlation of the declared parameters in a report.
+fn read_distribution(path: &Path, model: &Model) -> Result<(Vec<f64>, Vec<f64>, Vec<Vec<f64>>)> {
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(&label, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::invalid(&label, Some(e.line()), None, format!("not JSON: {e}")))?;
+    let mut mean = Vec::new();
+    let mut std = Vec::new();
+    for p in &model.parameters {
+        let entry = &v["parameters"][&p.path];
+        match (entry["mean"].as_f64(), entry["std"].as_f64()) {
+            (Some(m), Some(s)) if s >= 0.0 => {
+                mean.push(m);
+                std.push(s);
+            }
+            _ => {
+                return Err(Error::invalid(
+                    &label,
+                    None,
+                    Some(format!("parameters.{}", p.path)),
+                    "expected an object with `mean` and `std` ≥ 0 for this parameter of the model",
+                ));
+            }
+        }
+    }
+    let correlation = serde_json::from_value(v["correlation"].clone()).unwrap_or_default();
+    Ok((mean, std, correlation))
+}
+
+fn members(args: &PredictArgs, model: &Arc<Model>) -> Result<Vec<(Twin, f64)>> {
+    let n = args.members;
+    let state: Option<State> = args
+        .state
+        .as_deref()
+        .map(|p| {
+            let label = p.display().to_string();
+            std::fs::read_to_string(p)
+                .map_err(|e| Error::io(&label, e))
+                .and_then(|s| State::from_json(&s))
+                .map_err(|e| Error::State(format!("{label}: {e}")))
+        })
+        .transpose()?;
+    let draws = args
+        .params
+        .as_deref()
+        .map(|p| read_distribution(p, model))
+        .transpose()?
+        .map(|(m, s, c)| draw_gaussian(model, &m, &s, &c, n, args.seed));
+    (0..n)
+        .map(|i| {
+            let seed = args.seed.wrapping_add(i as u64);
+            let mut twin = Twin::new(Arc::clone(model), seed);
+            if let Some(s) = &state {
+                twin.restore(s)?;
+            }
+            if let Some(d) = &draws {
+                twin.set_params(&machine_twin::Params {
+                    values: d[i].clone(),
+                })?;
+            }
+            Ok((twin, 1.0 / n as f64))
+        })
+        .collect()
+}
+
+/// Runs `twin predict`.
+pub fn predict(args: &PredictArgs) -> Result<ExitCode> {
+    let model = Model::from_file(&args.model)?;
+    if args.members < 1 {
+        return Err(Error::invalid(
+            "--members",
+            None,
+            None,
+            "expected at least 1 member",
+        ));
+    }
+    let table = DataTable::read(&args.inputs, Policy::Strict)?;
+    let schedule = InputSeries::from_table(&model, &table);
+    let horizon = args
+        .horizon
+        .or_else(|| schedule.end_time().filter(|t| *t > 0.0))
+        .ok_or_else(|| {
+            Error::invalid(
+                &args.inputs,
+                None,
+                None,
+                "the schedule ends at t = 0 (or drives no model input): give --horizon in s",
+            )
+        })?;
+    if !(horizon.is_finite() && horizon > 0.0) {
+        return Err(Error::invalid(
+            "--horizon",
+            None,
+            None,
+            format!("expected s > 0, got {horizon}"),
+        ));
+    }
+    let every = args.every.unwrap_or(horizon / 400.0);
+    if !(every.is_finite() && every > 0.0) {
+        return Err(Error::invalid(
+            "--every",
+            None,
+            None,
+            format!("expected s > 0, got {every}"),
+        ));
+    }
+    let members = members(args, &model)?;
+    let start_time = members[0].0.time();
+    let bar = progress_bar(1);
+    let start = Instant::now();
+    let outlook = forecast(members, Some(&schedule), horizon, every)?;
+    let wall = start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let columns = columns(&outlook);
+    if let Some(path) = &args.out {
+        let mut w = TraceWriter::create(
+            path,
+            columns
+                .iter()
+                .flat_map(|(n, _)| ["p05", "p50", "p95"].map(|q| format!("{n}_{q}")))
+                .collect(),
+        )?;
+        for (k, t) in outlook.times.iter().enumerate() {
+            let row: Vec<Option<f64>> = columns
+                .iter()
+                .flat_map(|(_, b)| {
+                    let b = b[k];
+                    [Some(b.p05), Some(b.p50), Some(b.p95)]
+                })
+                .collect();
+            w.row(*t, &row)?;
+        }
+        w.finish()?;
+    }
+    let final_bands = columns
+        .iter()
+        .map(|(n, b)| (n.clone(), *b.last().expect("at least one output")))
+        .collect();
+    if let Some(path) = &args.report {
+        write_json(
+            path,
+            &PredictReport {
+                model: &model.name,
+                members: outlook.members,
+                horizon,
+                start_time,
+                wall_seconds: wall,
+                rul: &outlook.rul,
+                final_bands,
+            },
+        )?;
+    }
+    if let Some(path) = &args.plot {
+        crate::plot::prognosis_plot(path, &model, &outlook)?;
+    }
+    eprintln!(
+        "{}: {} members over {horizon:.0} s in {wall:.2} s wall",
+        model.name, outlook.members
+    );
+    let secs = |x: Option<f64>| {
+        x.map_or_else(|| "beyond the horizon".to_string(), |s| format!("{s:.0} s"))
+    };
+    for (event, r) in &outlook.rul {
+        eprintln!(
+            "  RUL {event}: median {} (90 % interval {} … {}); {:.0} % of members reach it",
+            secs(r.p50),
+            secs(r.p05),
+            secs(r.p95),
+            100.0 * r.reached
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every reported quantity's name and bands: sensors, `wear.NAME`, `damage.NAME`.
+fn columns(p: &Prognosis) -> Vec<(String, Vec<Band>)> {
+    p.sensors
+        .iter()
+        .map(|(n, b)| (n.clone(), b.clone()))
+        .chain(p.wear.iter().map(|(n, b)| (format!("wear.{n}"), b.clone())))
+        .chain(
+            p.damage
+                .iter()
+                .map(|(n, b)| (format!("damage.{n}"), b.clone())),
+        )
+        .collect()
+}
