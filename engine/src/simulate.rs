@@ -73,6 +73,12 @@ pub struct SimulationReport {
     pub sensors: Vec<SensorSummary>,
     /// The thermal part's figures (absent when the model has none).
     pub thermal: Option<ThermalSummary>,
+    /// Per wear element: its quantity at the end (depth m, consumed L10 fraction, VB m).
+    #[serde(skip_serializing_if = "indexmap::IndexMap::is_empty")]
+    pub wear: indexmap::IndexMap<String, f64>,
+    /// Per stress section: Miner damage at the end.
+    #[serde(skip_serializing_if = "indexmap::IndexMap::is_empty")]
+    pub damage: indexmap::IndexMap<String, f64>,
     /// The twin's state at the end (for `twin simulate --final-state`, a start for
     /// `twin predict --state`); not part of the JSON report.
     #[serde(skip)]
@@ -220,6 +226,18 @@ pub fn simulate(
     });
     Ok(SimulationReport {
         final_state: Some(FinalState(twin.state().clone())),
+        wear: model
+            .wear
+            .iter()
+            .enumerate()
+            .map(|(e, w)| (w.name.clone(), twin.wear(e)))
+            .collect(),
+        damage: model
+            .sections
+            .iter()
+            .enumerate()
+            .map(|(s, x)| (x.name.clone(), twin.damage(s)))
+            .collect(),
         thermal,
         model: model.name.clone(),
         sim_seconds: sim,

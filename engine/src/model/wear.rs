@@ -20,7 +20,8 @@ pub struct WearSpec {
     pub joint: Option<String>,
     /// The `[bearing]` element (bearing).
     pub bearing: Option<String>,
-    /// Archard: `"radial"` or `"axial"` reaction force as the normal load (default radial).
+    /// Archard: the normal load: `"radial"` or `"axial"` reaction force, or `"thrust"` (the
+    /// drive's force on the joint, for a screw nut); default radial.
     pub load: Option<String>,
     /// Archard: sliding radius in m on a revolute joint; flank_wear: cutter radius in m.
     pub radius: Option<f64>,
@@ -256,10 +257,11 @@ pub(super) fn compile_wear(
             let load = match w.load.as_deref().unwrap_or("radial") {
                 "radial" => ContactLoad::Radial,
                 "axial" => ContactLoad::Axial,
+                "thrust" => ContactLoad::Thrust,
                 other => {
                     return Err(err(
                         "load",
-                        format!("expected \"radial\" or \"axial\", got \"{other}\""),
+                        format!("expected \"radial\", \"axial\" or \"thrust\", got \"{other}\""),
                     ));
                 }
             };

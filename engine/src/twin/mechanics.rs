@@ -20,7 +20,7 @@ pub(crate) struct Workspace {
     /// Per body: mass (kg) and principal inertia (kg·m²) as integrated.
     inertia: Vec<(f64, Vector3<f64>)>,
     /// Per joint: generalized drive force this step (N·m or N), and effective inertia.
-    drive_force: Vec<f64>,
+    pub drive_force: Vec<f64>,
     joint_inertia: Vec<f64>,
     /// Per body: upward force cancelling gravity on reflected drive inertia (N).
     antigravity: Vec<Vector3<f64>>,

@@ -75,6 +75,7 @@ impl Twin {
         let op = Operating {
             joint_velocity: &st.joint_velocity,
             reaction_force: &st.reaction_force,
+            drive_force: &self.work.drive_force,
             bearing_load: &load,
             time: st.time,
             inputs: &self.inputs,

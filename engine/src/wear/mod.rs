@@ -18,8 +18,11 @@ const MAX_LOG_SEVERITY: f64 = 6.907755278982137;
 pub enum ContactLoad {
     /// The force perpendicular to the joint axis (guideways, journal surfaces).
     Radial,
-    /// The force along the joint axis (a screw nut's flanks).
+    /// The force along the joint axis.
     Axial,
+    /// The drive's thrust on the joint (a ball-screw nut carries the drive force; the joint's
+    /// reaction has no component along its free axis).
+    Thrust,
 }
 
 /// A wear law and what drives it.
@@ -186,6 +189,8 @@ pub struct Operating<'a> {
     pub joint_velocity: &'a [f64],
     /// Joint reaction forces (N, joint frame).
     pub reaction_force: &'a [nalgebra::Vector3<f64>],
+    /// Per joint: the drives' generalized force this step (N or N·m).
+    pub drive_force: &'a [f64],
     /// Radial load of each `[bearing]` element (N).
     pub bearing_load: &'a dyn Fn(usize) -> f64,
     /// Time (s) and model inputs, for value sources.
@@ -211,6 +216,7 @@ impl WearElement {
                 let normal = match load {
                     ContactLoad::Radial => f.y.hypot(f.z),
                     ContactLoad::Axial => f.x.abs(),
+                    ContactLoad::Thrust => op.drive_force[*joint].abs(),
                 };
                 let speed = op.joint_velocity[*joint].abs() * radius;
                 [normal * speed, speed]
