@@ -69,8 +69,15 @@ struct PredictReport<'a> {
     final_bands: indexmap::IndexMap<String, Band>,
 }
 
+/// A parameter distribution read from a calibration report.
+struct Distribution {
+    mean: Vec<f64>,
+    std: Vec<f64>,
+    correlation: Vec<Vec<f64>>,
+}
+
 /// Means, standard deviations and correlation of the declared parameters in a report.
-fn read_distribution(path: &Path, model: &Model) -> Result<(Vec<f64>, Vec<f64>, Vec<Vec<f64>>)> {
+fn read_distribution(path: &Path, model: &Model) -> Result<Distribution> {
     let label = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(&label, e))?;
     let v: serde_json::Value = serde_json::from_str(&text)
@@ -95,7 +102,11 @@ fn read_distribution(path: &Path, model: &Model) -> Result<(Vec<f64>, Vec<f64>, 
         }
     }
     let correlation = serde_json::from_value(v["correlation"].clone()).unwrap_or_default();
-    Ok((mean, std, correlation))
+    Ok(Distribution {
+        mean,
+        std,
+        correlation,
+    })
 }
 
 fn members(args: &PredictArgs, model: &Arc<Model>) -> Result<Vec<(Twin, f64)>> {
@@ -116,7 +127,7 @@ fn members(args: &PredictArgs, model: &Arc<Model>) -> Result<Vec<(Twin, f64)>> {
         .as_deref()
         .map(|p| read_distribution(p, model))
         .transpose()?
-        .map(|(m, s, c)| draw_gaussian(model, &m, &s, &c, n, args.seed));
+        .map(|d| draw_gaussian(model, &d.mean, &d.std, &d.correlation, n, args.seed));
     (0..n)
         .map(|i| {
             let seed = args.seed.wrapping_add(i as u64);

@@ -474,3 +474,94 @@ fn calibrate_follows_a_stream_and_counts_bad_rows() {
     assert_eq!(q["out_of_order"], 1);
     assert_eq!(q["non_finite"], 1);
 }
+
+#[test]
+fn calibrate_reports_wear_and_rul_and_predict_forecasts_them() {
+    // Flank-wear data of one tool, simulated with a known rate and the sensor's noise.
+    let data = scratch("mill.csv");
+    let mut csv = String::from("time,depth_of_cut,feed_per_rev,work_material,flank_wear\n");
+    for k in 0..=12 {
+        let t = 300.0 * k as f64;
+        let vb = if k == 0 {
+            0.0
+        } else {
+            0.08e-3 + 0.009e-3 * t / 60.0
+        };
+        csv.push_str(&format!("{t},0.0015,0.0005,1,{vb}\n"));
+    }
+    std::fs::write(&data, csv).unwrap();
+    let report = scratch("mill.json");
+    let o = twin(&[
+        "calibrate",
+        "models/face_mill.toml",
+        "--data",
+        data.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("RUL tool_worn"), "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let vb = r["wear"]["tool"]["p50"].as_f64().unwrap();
+    // The data end at 0.62 mm after an hour.
+    assert!((vb - 0.62e-3).abs() < 0.06e-3, "VB at the last point: {vb}");
+    // VB passed 0.3 mm after about 24 min: the limit is reached before the last point.
+    let rul = &r["rul"]["tool_worn"];
+    assert_eq!(rul["p95"].as_f64(), Some(0.0), "{rul}");
+
+    // A fresh tool with the calibrated parameters, cutting for an hour.
+    let schedule = scratch("schedule.csv");
+    std::fs::write(
+        &schedule,
+        "time,depth_of_cut,feed_per_rev,work_material\n0,0.0015,0.0005,1\n3600,0.0015,0.0005,1\n",
+    )
+    .unwrap();
+    let (out, pred, plot) = (
+        scratch("pred.csv"),
+        scratch("pred.json"),
+        scratch("pred.svg"),
+    );
+    let o = twin(&[
+        "predict",
+        "models/face_mill.toml",
+        "--params",
+        report.to_str().unwrap(),
+        "--inputs",
+        schedule.to_str().unwrap(),
+        "--members",
+        "64",
+        "--out",
+        out.to_str().unwrap(),
+        "--report",
+        pred.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let header = text.lines().next().unwrap();
+    assert!(
+        header.starts_with("time,flank_wear_p05,flank_wear_p50,flank_wear_p95"),
+        "{header}"
+    );
+    assert!(header.contains("wear.tool_p50"), "{header}");
+    assert_eq!(text.lines().count(), 401, "400 outputs and the header");
+    let p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&pred).unwrap()).unwrap();
+    let median = p["rul"]["tool_worn"]["p50"].as_f64().unwrap();
+    assert!(
+        median > 600.0 && median < 3600.0,
+        "a fresh tool reaches 0.3 mm in {median} s"
+    );
+    assert!(std::fs::read_to_string(&plot).unwrap().contains("<svg"));
+    // Neither --params nor --state: a usage error that names what is missing.
+    let o = twin(&[
+        "predict",
+        "models/face_mill.toml",
+        "--inputs",
+        schedule.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--params"), "{}", stderr(&o));
+}

@@ -189,6 +189,9 @@ pub fn kinds() -> Vec<(&'static str, CaseFn)> {
         ("rainflow_oracle", fatigue::rainflow_oracle_case),
         ("miner_blocks", fatigue::miner_blocks_case),
         ("milling_leave_one_out", wear::milling_leave_one_out_case),
+        ("bearing_life", wear::bearing_life_case),
+        ("slow_vs_stepping", wear::slow_vs_stepping_case),
+        ("archard_hand", wear::archard_hand_case),
     ]
 }
 

@@ -241,3 +241,118 @@ pub fn milling_leave_one_out_case(ctx: &CaseContext) -> Result<Outcome> {
     ));
     Ok(Outcome::Metrics(metrics))
 }
+
+/// ISO 281 and Shigley's bearing examples: the engine's life consumption of an SKF 6205
+/// (C = 14.8 kN) at 1500 rpm under 2 kN, integrated by the slow integrator over
+/// `settings.hours`, against L10 = (C/P)³ = 405.2 million revolutions = 4503 h; and the
+/// catalogue-rating formula against Shigley's problems 11-1 and 11-3.
+pub fn bearing_life_case(ctx: &CaseContext) -> Result<Outcome> {
+    let model = Model::from_file(ctx.model_path()?)?;
+    let tol = ctx.spec.tolerance;
+    let mut twin = crate::Twin::new(Arc::clone(&model), 0);
+    twin.set("wear.test_bearing.load_rating", 14_800.0)?;
+    // The jack and the shaft's weight both load the bearing: the jack makes up the rest of 2 kN.
+    let weight: f64 = model.bodies.iter().map(|b| b.mass).sum::<f64>() * model.gravity.norm();
+    let input = |name: &str| {
+        model.input_index(name).ok_or_else(|| {
+            Error::invalid(
+                &model.source,
+                None,
+                Some("input".into()),
+                format!("expected an input `{name}`"),
+            )
+        })
+    };
+    twin.set_input(input("shaft_speed")?, 1500.0 * std::f64::consts::PI / 30.0);
+    twin.set_input(input("radial_load")?, 2000.0 - weight);
+    let hours = ctx.setting("hours", 100.0)?;
+    twin.advance_cycle_averaged(hours * 3600.0);
+    let e = model
+        .wear
+        .iter()
+        .position(|w| w.name == "test_bearing")
+        .ok_or_else(|| {
+            Error::invalid(
+                &model.source,
+                None,
+                Some("wear".into()),
+                "expected a wear element `test_bearing`",
+            )
+        })?;
+    let consumed = twin.wear(e);
+    use crate::wear::{basic_rating_life, required_rating};
+    Ok(Outcome::Metrics(vec![
+        Metric::relative(
+            "SKF 6205, 2 kN, 1500 rpm: L10 from the simulated consumption (h)",
+            hours / consumed,
+            4503.0,
+            tol,
+        ),
+        Metric::relative(
+            "SKF 6205: L10 = (C/P)^3 (million revolutions)",
+            basic_rating_life(14.8e3, 2.0e3, 3.0),
+            405.2,
+            tol,
+        ),
+        Metric::relative(
+            "Shigley 11-1: required C10 (kN), ball, R = 0.90",
+            required_rating(2.278, 540.0, 0.90, (0.02, 4.459, 1.483), 3.0),
+            18.59,
+            tol,
+        ),
+        Metric::relative(
+            "Shigley 11-3: required C10 (kN), roller, R = 0.90",
+            required_rating(10.279, 1440.0, 0.90, (0.02, 4.459, 1.483), 10.0 / 3.0),
+            91.1,
+            tol,
+        ),
+    ]))
+}
+
+/// The cycle-averaged slow integrator against stepping every millisecond over
+/// `settings.seconds`: every wear element's quantity at the end, relative difference.
+pub fn slow_vs_stepping_case(ctx: &CaseContext) -> Result<Outcome> {
+    let model = Model::from_file(ctx.model_path()?)?;
+    let seconds = ctx.setting("seconds", 600.0)?;
+    let mut slow = crate::Twin::new(Arc::clone(&model), 0);
+    slow.advance_cycle_averaged(seconds);
+    let mut stepped = crate::Twin::new(Arc::clone(&model), 0);
+    stepped.step_to(seconds);
+    Ok(Outcome::Metrics(
+        model
+            .wear
+            .iter()
+            .enumerate()
+            .map(|(e, w)| {
+                Metric::relative(
+                    format!("{} after {seconds} s ({})", w.name, w.unit()),
+                    slow.wear(e),
+                    stepped.wear(e),
+                    ctx.spec.tolerance,
+                )
+            })
+            .collect(),
+    ))
+}
+
+/// Archard's law by hand: a block of mass m sliding on a frictionless prismatic guide at
+/// constant speed v for `settings.seconds`: V = K·(m·g)·(v·t)/H, depth V/A.
+pub fn archard_hand_case(ctx: &CaseContext) -> Result<Outcome> {
+    let model = Model::from_file(ctx.model_path()?)?;
+    let seconds = ctx.setting("seconds", 10.0)?;
+    let (mass, speed) = (ctx.setting("mass", 50.0)?, ctx.setting("speed", 0.5)?);
+    let (k, h, area) = (
+        ctx.setting("coefficient", 1.3e-4)?,
+        ctx.setting("hardness", 6.9e9)?,
+        ctx.setting("area", 1e-4)?,
+    );
+    let mut twin = crate::Twin::new(Arc::clone(&model), 0);
+    twin.step_to(seconds);
+    let by_hand = k * mass * model.gravity.norm() * speed * seconds / h / area;
+    Ok(Outcome::Metrics(vec![Metric::relative(
+        "wear depth (µm)",
+        twin.wear(0) * 1e6,
+        by_hand * 1e6,
+        ctx.spec.tolerance,
+    )]))
+}

@@ -341,3 +341,25 @@ impl WearElement {
         }
     }
 }
+
+/// ISO 281 basic rating life L10 in million revolutions, (C/P)^p, for dynamic load rating `c`
+/// and equivalent load `p` (N), life exponent `exponent` (3 ball, 10/3 roller).
+pub fn basic_rating_life(c: f64, p: f64, exponent: f64) -> f64 {
+    (c / p).powf(exponent)
+}
+
+/// The catalogue rating C10 (N) a bearing needs to survive `life_ratio` rating lives (desired
+/// life over the catalogue's L10 basis) at reliability `reliability` under design load
+/// `design_load` (N, application factor included), with the three-parameter Weibull
+/// `(x0, theta, shape)` of the maker's life data (Shigley, Mechanical Engineering Design,
+/// eq. 11-9): C10 = F_D·(x_D / (x0 + (θ − x0)·ln(1/R)^(1/b)))^(1/a).
+pub fn required_rating(
+    design_load: f64,
+    life_ratio: f64,
+    reliability: f64,
+    (x0, theta, shape): (f64, f64, f64),
+    exponent: f64,
+) -> f64 {
+    let spread = x0 + (theta - x0) * (1.0 / reliability).ln().powf(1.0 / shape);
+    design_load * (life_ratio / spread).powf(1.0 / exponent)
+}

@@ -1,0 +1,176 @@
+//! Wear, fatigue and prognosis: model errors, feedback on the mechanics, the slow integrator's
+//! exact restarts, and forecasts.
+
+use std::sync::Arc;
+
+use machine_twin::prognosis::{draw_gaussian, forecast};
+use machine_twin::twin::State;
+use machine_twin::{Model, Twin};
+
+fn shipped(name: &str) -> Arc<Model> {
+    Model::from_file(format!(
+        "{}/../models/{name}.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn source(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../models/{name}.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn error_of(src: &str) -> String {
+    match Model::from_toml(src, "models/m.toml") {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn bad_wear_sections_and_events_name_file_line_and_field() {
+    let mill = source("face_mill");
+    let e = error_of(&mill.replace("law = \"flank_wear\"", "law = \"flank\""));
+    assert!(e.starts_with("models/m.toml:"), "{e}");
+    assert!(
+        e.contains("wear.tool.law: expected \"archard\", \"bearing\" or \"flank_wear\""),
+        "{e}"
+    );
+    let e = error_of(&mill.replace("log_rate = [-16.2, -14.7]", "log_rate = [-16.2]"));
+    assert!(
+        e.contains(
+            "wear.tool.log_rate: expected one value per material code (2 cutting pressures), got 1"
+        ),
+        "{e}"
+    );
+    let e = error_of(&mill.replace("acceleration_scale = 8.0e-4", "acceleration_scale = -1.0"));
+    assert!(
+        e.contains("wear.tool.acceleration_scale: expected a number > 0, got -1"),
+        "{e}"
+    );
+    let e = error_of(&mill.replace("above = 3.0e-4", "above = 3.0e-4\nbelow = 1.0"));
+    assert!(
+        e.contains("event.tool_worn.above: expected exactly one of `above` or `below`"),
+        "{e}"
+    );
+    let e = error_of(&mill.replace("sensor = \"flank_wear\"", "sensor = \"vb\""));
+    assert!(
+        e.contains("event.tool_worn.sensor: no sensor named `vb`"),
+        "{e}"
+    );
+    let e = error_of(&mill.replace("kind = \"wear\"", "kind = \"vibration\""));
+    assert!(e.contains("`tool` is not a bearing wear element"), "{e}");
+    let e = error_of(&mill.replace("after = 5.0", "after = 1.0"));
+    assert!(
+        e.contains("solver.cycle_averaged.after: expected more than the window (2 s), got 1"),
+        "{e}"
+    );
+    let spindle = source("spindle");
+    let e = error_of(&spindle.replace("diameter = 0.06", "diameter = 0.06\nbore = 0.07"));
+    assert!(
+        e.contains("section.front_seat.bore: expected less than the diameter 0.06 m, got 0.07"),
+        "{e}"
+    );
+    let e = error_of(&spindle.replace("fatigue_exponent = -0.085", "fatigue_exponent = 0.085"));
+    assert!(
+        e.contains("section.front_seat.fatigue_exponent: expected a Basquin exponent < 0"),
+        "{e}"
+    );
+    let feed = source("feed_axis");
+    let e = error_of(&feed.replace("load = \"thrust\"", "load = \"sideways\""));
+    assert!(
+        e.contains("wear.nut.load: expected \"radial\", \"axial\" or \"thrust\", got \"sideways\""),
+        "{e}"
+    );
+    // Parameter paths into a wear law are checked against the law's parameters.
+    let e = error_of(&mill.replace(
+        "path = \"wear.tool.feed_exponent\"",
+        "path = \"wear.tool.feed\"",
+    ));
+    assert!(
+        e.contains("wear element `tool` has no parameter `feed`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_worn_tool_cuts_harder() {
+    let model = shipped("face_mill");
+    let torque_at = |vb: f64| {
+        let mut twin = Twin::new(Arc::clone(&model), 0);
+        twin.step_to(1.0);
+        twin.set_wear_state(0, vb);
+        twin.step_to(2.0);
+        twin.drive_torque(0)
+    };
+    let (new, worn) = (torque_at(0.0), torque_at(0.4e-3));
+    // Flank term: engaged·R·d·σ_flank·VB = 2 × 0.035 × 1.5e-3 × 3e8 × 4e-4 = 12.6 N·m more.
+    assert!(
+        (worn - new - 12.6).abs() < 0.2,
+        "new {new} N·m, worn {worn} N·m"
+    );
+}
+
+#[test]
+fn guides_and_nut_wear_while_the_table_moves() {
+    let model = shipped("feed_axis");
+    let mut twin = Twin::new(Arc::clone(&model), 0);
+    let i = model.input_index("table_position").unwrap();
+    twin.set_input(i, 0.2);
+    twin.step_to(2.0);
+    assert!(
+        twin.wear(0) > 0.0 && twin.wear(1) > 0.0,
+        "guides and nut wear while moving"
+    );
+}
+
+#[test]
+fn slow_integrator_restarts_exactly_from_a_checkpoint() {
+    let model = shipped("bearing_rig");
+    let mut a = Twin::new(Arc::clone(&model), 3);
+    a.advance_to(3600.0);
+    let saved = State::from_json(&a.state().to_json().unwrap()).unwrap();
+    a.advance_to(7200.0);
+    let mut b = Twin::new(Arc::clone(&model), 99);
+    b.restore(&saved).unwrap();
+    b.advance_to(7200.0);
+    assert_eq!(a.wear(0).to_bits(), b.wear(0).to_bits());
+    assert_eq!(a.readings(), b.readings());
+}
+
+#[test]
+fn forecasts_are_deterministic_and_ordered() {
+    let model = shipped("bearing_rig");
+    let mean: Vec<f64> = model.parameters.iter().map(|p| p.mean).collect();
+    let std: Vec<f64> = model.parameters.iter().map(|p| p.std).collect();
+    let run = || {
+        let draws = draw_gaussian(&model, &mean, &std, &[], 32, 5);
+        let members = draws
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let mut t = Twin::new(Arc::clone(&model), i as u64);
+                t.set_params(&machine_twin::Params { values: d.clone() })
+                    .unwrap();
+                (t, 1.0 / 32.0)
+            })
+            .collect();
+        forecast(members, None, 100.0 * 3600.0, 600.0).unwrap()
+    };
+    let (a, b) = (run(), run());
+    let (ra, rb) = (&a.rul["failure"], &b.rul["failure"]);
+    assert_eq!(ra, rb);
+    let (p05, p50, p95) = (ra.p05.unwrap(), ra.p50.unwrap(), ra.p95.unwrap());
+    assert!(p05 <= p50 && p50 <= p95, "{ra:?}");
+    // With the prior's onset (0.38 ± 0.25 of L10 = 9.2 h) the median failure is within hours.
+    assert!(p50 > 3600.0 && p50 < 10.0 * 3600.0, "{ra:?}");
+    let life = &a.wear["test_bearing"];
+    assert!(
+        life.last().unwrap().p50 > 10.0,
+        "100 h is about 11 rating lives: {:?}",
+        life.last()
+    );
+}
