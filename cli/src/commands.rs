@@ -190,12 +190,6 @@ pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
     if let Some(path) = &args.report {
         write_json(path, &report)?;
     }
-    for (name, w) in &report.wear {
-        eprintln!("wear {name}: {w:.4e}");
-    }
-    for (name, d) in &report.damage {
-        eprintln!("damage {name}: {d:.4e} (Miner)");
-    }
     if let (Some(path), Some(state)) = (&args.final_state, &report.final_state) {
         let label = path.display().to_string();
         std::fs::write(path, state.0.to_json()?).map_err(|e| Error::io(label, e))?;
@@ -223,6 +217,12 @@ pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
             th.heat_lost_j,
             th.balance_error
         );
+    }
+    for (name, w) in &report.wear {
+        eprintln!("wear {name}: {w:.4e} at the end");
+    }
+    for (name, d) in &report.damage {
+        eprintln!("damage {name}: {d:.4e} (Miner) at the end");
     }
     Ok(ExitCode::SUCCESS)
 }
