@@ -174,3 +174,28 @@ fn forecasts_are_deterministic_and_ordered() {
         life.last()
     );
 }
+
+/// A rotating shaft section under a steady bending moment sees one fully reversed cycle per
+/// revolution: Miner damage = revolutions / N(σ_a), σ_a = K_t·32·M/(π·d³) (Basquin).
+#[test]
+fn rotating_section_counts_one_cycle_per_revolution() {
+    let model = shipped("spindle");
+    let mut twin = Twin::new(Arc::clone(&model), 0);
+    twin.set_input(model.input_index("cutting_force").unwrap(), 400.0);
+    twin.step_to(2.0);
+    let (d0, a0) = (twin.damage(0), twin.joint_position(0));
+    twin.step_to(7.0);
+    let revolutions = (twin.joint_position(0) - a0) / std::f64::consts::TAU;
+    let (_, m) = twin.joint_reaction(0);
+    let section = &model.sections[0];
+    let d = section.geometry.diameter;
+    let sigma =
+        section.geometry.kt_bending * 32.0 * m.y.hypot(m.z) / (std::f64::consts::PI * d.powi(3));
+    let per_cycle = 1.0 / section.curve.cycles_to_failure(sigma);
+    let counted = (twin.damage(0) - d0) / per_cycle;
+    assert!(revolutions > 800.0, "{revolutions}");
+    assert!(
+        (counted / revolutions - 1.0).abs() < 0.01,
+        "{counted} cycles for {revolutions} revolutions"
+    );
+}
