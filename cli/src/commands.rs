@@ -13,7 +13,7 @@ use machine_twin::calibrate::{
 use machine_twin::data::{DataTable, InputSeries, Policy, TraceWriter};
 use machine_twin::simulate::{SimulateOptions, simulate as run_simulation};
 use machine_twin::thermal::{BackendChoice, choose};
-use machine_twin::validation::{self, Status};
+use machine_twin::validation::{self, Check, Status};
 use machine_twin::{Error, Model, Result};
 
 /// `twin simulate` arguments.
@@ -618,10 +618,12 @@ pub fn validate(dir: &Path, report: Option<&Path>) -> Result<ExitCode> {
             );
         }
         for m in &r.metrics {
-            let tol = if m.relative {
-                format!("{:.2}%", m.tolerance * 100.0)
-            } else {
-                format!("{}", m.tolerance)
+            let tol = match m.check {
+                Check::AtMost => "max".to_string(),
+                Check::AtLeast => "min".to_string(),
+                Check::Report => "info".to_string(),
+                Check::Tolerance if m.relative => format!("{:.2}%", m.tolerance * 100.0),
+                Check::Tolerance => format!("{}", m.tolerance),
             };
             let mark = if r.status == Status::Skip {
                 "skip"

@@ -433,7 +433,7 @@ pub fn calibrate_with_checkpoints(
             std: paths.iter().cloned().zip(std.iter().copied()).collect(),
             cost,
         };
-    let (summaries, correlation, iterations, converged, members) = match options.method {
+    let (summaries, correlation, iterations, converged, members, samples) = match options.method {
         Method::Batch => {
             let means: Vec<f64> = prior.iter().map(|p| p.0).collect();
             let opts = batch::BatchOptions {
@@ -497,6 +497,7 @@ pub fn calibrate_with_checkpoints(
                 Some(result.history.len() - 1),
                 Some(result.converged),
                 p + 1,
+                None,
             )
         }
         Method::EnKF | Method::ParticleFilter | Method::Ukf => {
@@ -562,7 +563,7 @@ pub fn calibrate_with_checkpoints(
                 Method::Ukf => 2 * (prior.len() + model.thermal.nodes.len()) + 1,
                 _ => n,
             };
-            (summaries, corr, None, None, members)
+            (summaries, corr, None, None, members, Some(filter.samples()))
         }
     };
     let mut report = finish(
@@ -577,7 +578,7 @@ pub fn calibrate_with_checkpoints(
         start.elapsed().as_secs_f64(),
     )?;
     if crate::prognosis::has_prognosis(model) {
-        outlook::attach(&mut report, model, runs, options)?;
+        outlook::attach(&mut report, model, runs, samples, options)?;
     }
     progress(1.0);
     Ok(report)

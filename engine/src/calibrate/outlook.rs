@@ -1,14 +1,12 @@
 //! The outlook of a calibration: wear, damage and remaining useful life from the posterior.
 //!
-//! Parameter vectors are drawn from the Gaussian the calibration reports (means, standard
-//! deviations, correlation; truncated to the bounds); each becomes a twin that replays the
-//! last run from the model's initial state, so that its wear and damage follow from its own
-//! parameters and the recorded operating conditions, and then goes on past the last data point
-//! with the last operating conditions held.
-//!
-//! A Gaussian cannot hold a one-sided posterior (for a bearing, "no spall yet" bounds the
-//! spall onset from below only); importance reweighting by the exact likelihood was tried and
-//! collapsed to a handful of members on such data, so it is not used.
+//! The posterior samples are a filter's members with their weights (a particle filter's hold
+//! what a Gaussian cannot, such as the one-sided information "no spall yet" about a bearing's
+//! spall onset), or, after a batch calibration, draws from the reported Gaussian (means,
+//! standard deviations, correlation; truncated to the bounds). Each sample becomes a twin that
+//! replays the last run from the model's initial state, so that its wear and damage follow from
+//! its own parameters and the recorded operating conditions, and then goes on past the last
+//! data point with the last operating conditions held.
 
 use std::sync::Arc;
 
@@ -65,22 +63,27 @@ fn band_of(twins: &[Twin], weights: &[f64], value: impl Fn(&Twin) -> f64) -> Ban
     }
 }
 
-/// Adds `wear`, `damage` and `rul` to `report` from its posterior (see the module doc).
+/// Adds `wear`, `damage` and `rul` to `report` from the posterior: a filter's weighted
+/// `samples`, or draws from the report's Gaussian (see the module doc).
 pub(crate) fn attach(
     report: &mut CalibrationReport,
     model: &Arc<Model>,
     runs: &[Run],
+    samples: Option<(Vec<Vec<f64>>, Vec<f64>)>,
     options: &CalibrateOptions,
 ) -> Result<()> {
     let Some(run) = runs.last() else {
         return Ok(());
     };
-    let mean: Vec<f64> = report.parameters.values().map(|p| p.mean).collect();
-    let std: Vec<f64> = report.parameters.values().map(|p| p.std).collect();
-    let n = options.members.max(2);
-    let samples = draw_gaussian(model, &mean, &std, &report.correlation, n, options.seed);
+    let (samples, weights) = samples.unwrap_or_else(|| {
+        let mean: Vec<f64> = report.parameters.values().map(|p| p.mean).collect();
+        let std: Vec<f64> = report.parameters.values().map(|p| p.std).collect();
+        let n = options.members.max(2);
+        let draws = draw_gaussian(model, &mean, &std, &report.correlation, n, options.seed);
+        (draws, vec![1.0 / n as f64; n])
+    });
     let twins = replay(model, run, &samples, options.seed)?;
-    let weights = &vec![1.0 / n as f64; n];
+    let weights = &weights;
     report.wear = model
         .wear
         .iter()

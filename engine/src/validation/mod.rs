@@ -8,6 +8,7 @@ mod analytic;
 mod calibration;
 mod fatigue;
 mod mechanics;
+mod prognostics;
 mod thermal;
 mod wear;
 
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub use analytic::{complete_elliptic_k, pendulum_period};
+pub use prognostics::phm2012_score;
 
 /// A case description (`case.toml`).
 #[derive(Debug, Clone, Deserialize)]
@@ -51,6 +53,23 @@ pub struct Metric {
     pub tolerance: f64,
     /// Whether `tolerance` is relative to `expected` (else absolute).
     pub relative: bool,
+    /// How the value is judged: within `tolerance` of `expected`, or `expected` is a ceiling or
+    /// a floor, or the value is reported only.
+    pub check: Check,
+}
+
+/// How a metric is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// |value − expected| within the tolerance (relative or absolute).
+    Tolerance,
+    /// value ≤ expected.
+    AtMost,
+    /// value ≥ expected.
+    AtLeast,
+    /// Reported for the reader, not judged (a case always has judged metrics besides).
+    Report,
 }
 
 impl Metric {
@@ -62,6 +81,7 @@ impl Metric {
             expected,
             tolerance,
             relative: true,
+            check: Check::Tolerance,
         }
     }
 
@@ -73,6 +93,31 @@ impl Metric {
             expected,
             tolerance,
             relative: false,
+            check: Check::Tolerance,
+        }
+    }
+
+    /// A metric whose value must not exceed `ceiling`.
+    pub fn at_most(name: impl Into<String>, value: f64, ceiling: f64) -> Self {
+        Self {
+            check: Check::AtMost,
+            ..Self::absolute(name, value, ceiling, 0.0)
+        }
+    }
+
+    /// A metric whose value must reach `floor`.
+    pub fn at_least(name: impl Into<String>, value: f64, floor: f64) -> Self {
+        Self {
+            check: Check::AtLeast,
+            ..Self::absolute(name, value, floor, 0.0)
+        }
+    }
+
+    /// A value reported for the reader, not judged (`expected` holds a reference, if any).
+    pub fn report(name: impl Into<String>, value: f64, reference: f64) -> Self {
+        Self {
+            check: Check::Report,
+            ..Self::absolute(name, value, reference, 0.0)
         }
     }
 
@@ -86,9 +131,14 @@ impl Metric {
         }
     }
 
-    /// Whether the value is within tolerance (NaN never is).
+    /// Whether the value passes its check (NaN never does).
     pub fn passes(&self) -> bool {
-        self.error() <= self.tolerance
+        match self.check {
+            Check::Tolerance => self.error() <= self.tolerance,
+            Check::AtMost => self.value <= self.expected,
+            Check::AtLeast => self.value >= self.expected,
+            Check::Report => !self.value.is_nan(),
+        }
     }
 }
 
@@ -192,6 +242,7 @@ pub fn kinds() -> Vec<(&'static str, CaseFn)> {
         ("bearing_life", wear::bearing_life_case),
         ("slow_vs_stepping", wear::slow_vs_stepping_case),
         ("archard_hand", wear::archard_hand_case),
+        ("pronostia_leave_one_out", prognostics::pronostia_case),
     ]
 }
 
@@ -258,7 +309,8 @@ pub fn run_case(dir: &Path) -> CaseResult {
     });
     match outcome {
         Ok(Outcome::Metrics(m)) => {
-            result.status = if !m.is_empty() && m.iter().all(Metric::passes) {
+            let judged = m.iter().any(|x| x.check != Check::Report);
+            result.status = if judged && m.iter().all(Metric::passes) {
                 Status::Pass
             } else {
                 Status::Fail

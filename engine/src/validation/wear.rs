@@ -154,10 +154,9 @@ pub fn milling_leave_one_out_case(ctx: &CaseContext) -> Result<Outcome> {
     let all: Vec<Run> = cases.iter().map(|c| c.run.clone()).collect();
     let full = calibrate(&model, &all, &options, |_| Ok(()), |_| {})?;
     let fit = &full.residual_rmse["flank_wear"];
-    let mut metrics = vec![Metric::absolute(
+    let mut metrics = vec![Metric::at_most(
         "all cases: flank-wear RMSE after / before calibration",
         fit.after / fit.before,
-        0.0,
         ctx.setting("max_rmse_ratio", 0.7)?,
     )];
     let (mut s1, mut s2) = (Vec::new(), Vec::new());
@@ -227,16 +226,14 @@ pub fn milling_leave_one_out_case(ctx: &CaseContext) -> Result<Outcome> {
         s2.push(updated);
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    metrics.push(Metric::absolute(
+    metrics.push(Metric::at_most(
         "mean VB RMSE mm, from conditions alone",
         mean(&s1),
-        0.0,
         ctx.setting("max_mean_rmse_mm", 0.12)?,
     ));
-    metrics.push(Metric::absolute(
+    metrics.push(Metric::at_most(
         "mean VB RMSE mm, after the first half",
         mean(&s2),
-        0.0,
         ctx.setting("max_mean_rmse_updated_mm", 0.09)?,
     ));
     Ok(Outcome::Metrics(metrics))
