@@ -5,10 +5,45 @@ use std::path::Path;
 use machine_twin::calibrate::{CalibrationReport, Run, predictions};
 use machine_twin::error::{Error, Result};
 use machine_twin::model::Model;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 const PANEL_HEIGHT: u32 = 220;
 const WIDTH: u32 = 1000;
+
+type Panel<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A panel over [0, `t_end`] s × the range of the finite `values` (padded by 5 %), with its
+/// caption, axes and a light mesh.
+fn panel<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, plotters::coord::Shift>,
+    caption: &str,
+    x_desc: &str,
+    t_end: f64,
+    values: impl Iterator<Item = f64>,
+) -> std::result::Result<Panel<'a, DB>, String> {
+    let (lo, hi) = values
+        .filter(|y| y.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| {
+            (l.min(y), h.max(y))
+        });
+    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+    let pad = ((hi - lo) * 0.05).max(1e-12 * hi.abs().max(1.0));
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 14))
+        .margin(8)
+        .x_label_area_size(36)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..t_end.max(1e-9), (lo - pad)..(hi + pad))
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .light_line_style(WHITE)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(chart)
+}
 
 /// One panel per sensor with data: measurements of the first run as dots, the prior-mean twin
 /// and the calibrated twin as lines.
@@ -32,7 +67,7 @@ pub fn calibration_plot(
     let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(&e))?;
     let panels = root.split_evenly((sensors.len().max(1), 1));
-    for (panel, &s) in panels.iter().zip(&sensors) {
+    for (panel_area, &s) in panels.iter().zip(&sensors) {
         let sensor = &model.sensors[s];
         let measured: Vec<(f64, f64)> = run
             .times
@@ -50,31 +85,13 @@ pub fn calibration_plot(
                 .collect()
         };
         let (b, a) = (line(&before), line(&after));
+        let caption = format!(
+            "{} [{}]: measured (grey), prior twin (orange), calibrated twin (blue)",
+            sensor.name, sensor.unit
+        );
         let ys = measured.iter().chain(&a).map(|p| p.1);
-        let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| {
-            (l.min(y), h.max(y))
-        });
-        let pad = ((hi - lo) * 0.05).max(1e-12 * hi.abs().max(1.0));
-        let t_end = run.end_time().max(1e-9);
-        let mut chart = ChartBuilder::on(panel)
-            .caption(
-                format!(
-                    "{} [{}]: measured (grey), prior twin (orange), calibrated twin (blue)",
-                    sensor.name, sensor.unit
-                ),
-                ("sans-serif", 14),
-            )
-            .margin(8)
-            .x_label_area_size(36)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0.0..t_end, (lo - pad)..(hi + pad))
-            .map_err(|e| fail(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc("time (s)")
-            .light_line_style(WHITE)
-            .draw()
-            .map_err(|e| fail(&e))?;
+        let mut chart =
+            panel(panel_area, &caption, "time (s)", run.end_time(), ys).map_err(|e| fail(&e))?;
         let step = (measured.len() / 2000).max(1);
         chart
             .draw_series(
@@ -132,33 +149,14 @@ pub fn prognosis_plot(
     let areas = root.split_evenly((panels.len().max(1), 1));
     let t_end = outlook.times.last().copied().unwrap_or(1.0).max(1e-9);
     for (area, (title, bands, thresholds)) in areas.iter().zip(&panels) {
-        let finite = |x: f64| x.is_finite().then_some(x);
         let ys = bands
             .iter()
             .flat_map(|b| [b.p05, b.p95])
-            .chain(thresholds.iter().copied())
-            .filter_map(finite);
-        let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| {
-            (l.min(y), h.max(y))
-        });
-        let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
-        let pad = ((hi - lo) * 0.05).max(1e-12 * hi.abs().max(1.0));
-        let mut chart = ChartBuilder::on(area)
-            .caption(
-                format!("{title}: median (blue), 5–95 % band (shaded), event threshold (red)"),
-                ("sans-serif", 14),
-            )
-            .margin(8)
-            .x_label_area_size(36)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0.0..t_end, (lo - pad)..(hi + pad))
-            .map_err(|e| fail(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc("time from the start of the forecast (s)")
-            .light_line_style(WHITE)
-            .draw()
-            .map_err(|e| fail(&e))?;
+            .chain(thresholds.iter().copied());
+        let caption =
+            format!("{title}: median (blue), 5–95 % band (shaded), event threshold (red)");
+        let x_desc = "time from the start of the forecast (s)";
+        let mut chart = panel(area, &caption, x_desc, t_end, ys).map_err(|e| fail(&e))?;
         let band: Vec<(f64, f64)> = outlook
             .times
             .iter()
