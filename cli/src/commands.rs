@@ -402,26 +402,8 @@ fn method_of(m: MethodArg) -> Method {
 
 /// Reads the prior (mean, std per declared parameter) from an earlier report.
 fn read_prior(path: &Path, model: &Model) -> Result<Vec<(f64, f64)>> {
-    let label = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(&label, e))?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::invalid(&label, Some(e.line()), None, format!("not JSON: {e}")))?;
-    model
-        .parameters
-        .iter()
-        .map(|p| {
-            let entry = &v["parameters"][&p.path];
-            match (entry["mean"].as_f64(), entry["std"].as_f64()) {
-                (Some(m), Some(s)) if s > 0.0 => Ok((m, s)),
-                _ => Err(Error::invalid(
-                    &label,
-                    None,
-                    Some(format!("parameters.{}", p.path)),
-                    "expected an object with `mean` and `std` > 0 for this parameter of the model",
-                )),
-            }
-        })
-        .collect()
+    let d = crate::report::read_distribution(path, model, true)?;
+    Ok(d.mean.into_iter().zip(d.std).collect())
 }
 
 pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
@@ -563,15 +545,10 @@ fn print_outlook(report: &machine_twin::calibrate::CalibrationReport) {
             b.p50, b.p05, b.p95
         );
     }
-    let secs = |x: Option<f64>| {
-        x.map_or_else(|| "beyond the horizon".to_string(), |s| format!("{s:.0} s"))
-    };
     for (event, r) in &report.rul {
         eprintln!(
-            "  RUL {event}: median {} (90 % interval {} … {}); {:.0} % of the posterior reaches it within {:.0} s",
-            secs(r.p50),
-            secs(r.p05),
-            secs(r.p95),
+            "  {}; {:.0} % of the posterior reaches it within {:.0} s",
+            crate::report::rul_line(event, r),
             100.0 * r.reached,
             r.horizon
         );

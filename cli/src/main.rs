@@ -3,6 +3,7 @@
 mod commands;
 mod plot;
 mod predict;
+mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

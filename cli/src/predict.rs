@@ -1,7 +1,7 @@
 //! `twin predict`: wear, health and remaining useful life of a calibrated machine (or tool)
 //! under an assumed future operating schedule.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,6 +14,7 @@ use machine_twin::{Error, Model, Result};
 use serde::Serialize;
 
 use crate::commands::{progress_bar, write_json};
+use crate::report::{read_distribution, rul_line};
 
 /// `twin predict` arguments.
 #[derive(Args)]
@@ -69,46 +70,6 @@ struct PredictReport<'a> {
     final_bands: indexmap::IndexMap<String, Band>,
 }
 
-/// A parameter distribution read from a calibration report.
-struct Distribution {
-    mean: Vec<f64>,
-    std: Vec<f64>,
-    correlation: Vec<Vec<f64>>,
-}
-
-/// Means, standard deviations and correlation of the declared parameters in a report.
-fn read_distribution(path: &Path, model: &Model) -> Result<Distribution> {
-    let label = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(&label, e))?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::invalid(&label, Some(e.line()), None, format!("not JSON: {e}")))?;
-    let mut mean = Vec::new();
-    let mut std = Vec::new();
-    for p in &model.parameters {
-        let entry = &v["parameters"][&p.path];
-        match (entry["mean"].as_f64(), entry["std"].as_f64()) {
-            (Some(m), Some(s)) if s >= 0.0 => {
-                mean.push(m);
-                std.push(s);
-            }
-            _ => {
-                return Err(Error::invalid(
-                    &label,
-                    None,
-                    Some(format!("parameters.{}", p.path)),
-                    "expected an object with `mean` and `std` ≥ 0 for this parameter of the model",
-                ));
-            }
-        }
-    }
-    let correlation = serde_json::from_value(v["correlation"].clone()).unwrap_or_default();
-    Ok(Distribution {
-        mean,
-        std,
-        correlation,
-    })
-}
-
 fn members(args: &PredictArgs, model: &Arc<Model>) -> Result<Vec<(Twin, f64)>> {
     let n = args.members;
     let state: Option<State> = args
@@ -125,7 +86,7 @@ fn members(args: &PredictArgs, model: &Arc<Model>) -> Result<Vec<(Twin, f64)>> {
     let draws = args
         .params
         .as_deref()
-        .map(|p| read_distribution(p, model))
+        .map(|p| read_distribution(p, model, false))
         .transpose()?
         .map(|d| draw_gaussian(model, &d.mean, &d.std, &d.correlation, n, args.seed));
     (0..n)
@@ -239,15 +200,10 @@ pub fn predict(args: &PredictArgs) -> Result<ExitCode> {
         "{}: {} members over {horizon:.0} s in {wall:.2} s wall",
         model.name, outlook.members
     );
-    let secs = |x: Option<f64>| {
-        x.map_or_else(|| "beyond the horizon".to_string(), |s| format!("{s:.0} s"))
-    };
     for (event, r) in &outlook.rul {
         eprintln!(
-            "  RUL {event}: median {} (90 % interval {} … {}); {:.0} % of members reach it",
-            secs(r.p50),
-            secs(r.p05),
-            secs(r.p95),
+            "  {}; {:.0} % of members reach it",
+            rul_line(event, r),
             100.0 * r.reached
         );
     }

@@ -137,25 +137,25 @@ fn run_member(mut twin: Twin, schedule: Option<&InputSeries>, times: &[f64]) -> 
 }
 
 /// Weighted quantile of `x` (weights `w` summing to 1); `None` entries count as beyond every
-/// value.
+/// value (the quantile is then `None`).
 fn quantile(x: &[(Option<f64>, f64)], q: f64) -> Option<f64> {
-    let mut v: Vec<(f64, f64)> = x
-        .iter()
-        .map(|(a, w)| (a.unwrap_or(f64::INFINITY), *w))
-        .collect();
-    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut v: Vec<(Option<f64>, f64)> = x.to_vec();
+    v.sort_by(|a, b| {
+        let key = |e: &(Option<f64>, f64)| e.0.unwrap_or(f64::INFINITY);
+        key(a).total_cmp(&key(b))
+    });
     let mut acc = 0.0;
     for (value, w) in &v {
         acc += w;
         if acc >= q - 1e-12 {
-            return value.is_finite().then_some(*value);
+            return *value;
         }
     }
-    v.last()
-        .and_then(|(value, _)| value.is_finite().then_some(*value))
+    v.last().and_then(|(value, _)| *value)
 }
 
-fn band(x: &[(Option<f64>, f64)]) -> Band {
+/// Weighted p05, p50 and p95 of `x` (see [`quantile`]; NaN for a quantile beyond every value).
+pub(crate) fn band(x: &[(Option<f64>, f64)]) -> Band {
     let get = |q| quantile(x, q).unwrap_or(f64::NAN);
     Band {
         p05: get(0.05),

@@ -40,27 +40,12 @@ fn replay(model: &Arc<Model>, run: &Run, samples: &[Vec<f64>], seed: u64) -> Res
 
 /// Weighted band of one quantity over twins.
 fn band_of(twins: &[Twin], weights: &[f64], value: impl Fn(&Twin) -> f64) -> Band {
-    let mut v: Vec<(f64, f64)> = twins
+    let v: Vec<(Option<f64>, f64)> = twins
         .iter()
         .zip(weights)
-        .map(|(t, w)| (value(t), *w))
+        .map(|(t, w)| (Some(value(t)), *w))
         .collect();
-    v.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let q = |p: f64| {
-        let mut acc = 0.0;
-        for (x, w) in &v {
-            acc += w;
-            if acc >= p - 1e-12 {
-                return *x;
-            }
-        }
-        v.last().map_or(f64::NAN, |x| x.0)
-    };
-    Band {
-        p05: q(0.05),
-        p50: q(0.5),
-        p95: q(0.95),
-    }
+    crate::prognosis::band(&v)
 }
 
 /// Adds `wear`, `damage` and `rul` to `report` from the posterior: a filter's weighted

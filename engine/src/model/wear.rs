@@ -209,8 +209,7 @@ pub(super) fn compile_wear(
     bearings: &[Bearing],
     inputs: &[Input],
 ) -> Result<WearElement> {
-    let p = |f: &str| -> Vec<String> { vec!["wear".into(), name.into(), f.into()] };
-    let path = |f: &str| p(f);
+    let path = |f: &str| -> Vec<String> { vec!["wear".into(), name.into(), f.into()] };
     let err = |f: &str, m: String| {
         let v = path(f);
         let r: Vec<&str> = v.iter().map(String::as_str).collect();

@@ -89,25 +89,21 @@ impl Twin {
         if self.model.wear.is_empty() {
             return;
         }
-        let loads: Vec<(usize, f64, f64)> = self.with_operating(|op| {
-            self.model
-                .wear
-                .iter()
-                .enumerate()
-                .filter_map(|(e, el)| {
-                    el.joint_load(
-                        &self.state.tunables.wear[e],
-                        self.state.degradation.wear[e][0],
-                        op,
-                    )
-                })
-                .collect()
-        });
         self.work.wear_coulomb.iter_mut().for_each(|x| *x = 0.0);
         self.work.process_torque.iter_mut().for_each(|x| *x = 0.0);
-        for (j, coulomb, torque) in loads {
-            self.work.wear_coulomb[j] += coulomb;
-            self.work.process_torque[j] += torque;
+        let model = std::sync::Arc::clone(&self.model);
+        for (e, el) in model.wear.iter().enumerate() {
+            let load = self.with_operating(|op| {
+                let (params, w) = (
+                    &self.state.tunables.wear[e],
+                    self.state.degradation.wear[e][0],
+                );
+                el.joint_load(params, w, op)
+            });
+            if let Some((j, coulomb, torque)) = load {
+                self.work.wear_coulomb[j] += coulomb;
+                self.work.process_torque[j] += torque;
+            }
         }
     }
 
@@ -115,21 +111,25 @@ impl Twin {
     pub(super) fn step_degradation(&mut self) {
         let model = std::sync::Arc::clone(&self.model);
         let dt = model.dt_mech;
-        if !model.wear.is_empty() {
-            let stats: Vec<[f64; 2]> =
-                self.with_operating(|op| model.wear.iter().map(|el| el.stats(op)).collect());
-            let (t, inputs) = (self.state.time, &self.inputs);
-            for (e, (el, st)) in model.wear.iter().zip(stats).enumerate() {
-                let (i, aux) = el.intensity(&self.state.tunables.wear[e], st, t, inputs);
-                let w = &mut self.state.degradation.wear[e];
-                w[0] = el
-                    .law
-                    .saturate(w[0] + el.law.rate(&self.state.tunables.wear[e], i, w[0]) * dt);
-                w[1] += aux * dt;
-                if let Some(sums) = &mut self.window {
-                    sums.stats[e][0] += st[0] * dt;
-                    sums.stats[e][1] += st[1] * dt;
-                }
+        for (e, el) in model.wear.iter().enumerate() {
+            let (st, (i, aux)) = self.with_operating(|op| {
+                let st = el.stats(op);
+                (
+                    st,
+                    el.intensity(&self.state.tunables.wear[e], st, op.time, op.inputs),
+                )
+            });
+            let rate = el.law.rate(
+                &self.state.tunables.wear[e],
+                i,
+                self.state.degradation.wear[e][0],
+            );
+            let w = &mut self.state.degradation.wear[e];
+            w[0] = el.law.saturate(w[0] + rate * dt);
+            w[1] += aux * dt;
+            if let Some(sums) = &mut self.window {
+                sums.stats[e][0] += st[0] * dt;
+                sums.stats[e][1] += st[1] * dt;
             }
         }
         for (s, section) in model.sections.iter().enumerate() {

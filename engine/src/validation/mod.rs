@@ -327,6 +327,22 @@ pub fn run_case(dir: &Path) -> CaseResult {
     result
 }
 
+/// The shared dataset file at `relative` under [`data_dir`], or the skip outcome that says
+/// which is absent.
+pub fn shared_data(relative: &str) -> std::result::Result<PathBuf, Outcome> {
+    let Some(dir) = data_dir() else {
+        return Err(Outcome::Skipped(
+            "the shared validation data are absent (set TWIN_DATA_DIR or provide ../shared/validation-data)".into(),
+        ));
+    };
+    let path = dir.join(relative);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Outcome::Skipped(format!("{} is absent", path.display())))
+    }
+}
+
 /// The directory holding the shared validation datasets: `$TWIN_DATA_DIR`, else
 /// `../shared/validation-data` next to the current directory, if it exists.
 pub fn data_dir() -> Option<PathBuf> {

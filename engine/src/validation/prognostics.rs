@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{CaseContext, Metric, Outcome, data_dir};
+use super::{CaseContext, Metric, Outcome, shared_data};
 use crate::calibrate::{CalibrateOptions, Method, Run, calibrate};
 use crate::data::{DataQuality, DataTable};
 use crate::error::{Error, Result};
@@ -120,15 +120,10 @@ fn baseline(table: &DataTable, c: usize, n: usize) -> f64 {
 /// mean absolute error, against the baseline "the others' mean life minus the time elapsed".
 /// Judged: the score reaches the baseline's; the error is reported.
 pub fn pronostia_case(ctx: &CaseContext) -> Result<Outcome> {
-    let Some(dir) = data_dir() else {
-        return Ok(Outcome::Skipped(
-            "the shared validation data are absent (set TWIN_DATA_DIR or provide ../shared/validation-data)".into(),
-        ));
+    let path = match shared_data("femto_pronostia/learning_set_features.csv") {
+        Ok(path) => path,
+        Err(skipped) => return Ok(skipped),
     };
-    let path = dir.join("femto_pronostia/learning_set_features.csv");
-    if !path.is_file() {
-        return Ok(Outcome::Skipped(format!("{} is absent", path.display())));
-    }
     let model = Model::from_file(ctx.model_path()?)?;
     let bearings = read_bearings(&path)?;
     let param = |p: &str| {

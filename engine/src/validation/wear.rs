@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{CaseContext, Metric, Outcome, data_dir};
+use super::{CaseContext, Metric, Outcome, shared_data};
 use crate::calibrate::{CalibrateOptions, Run, calibrate, predictions};
 use crate::data::{DataQuality, DataTable};
 use crate::error::{Error, Result};
@@ -127,15 +127,10 @@ fn measured(run: &Run, sensor: usize) -> usize {
 /// half of the held-out measurements and predict the whole curve. Also: the residuals of the
 /// calibration on all cases shrink against the model's prior (issue 4's real-data check).
 pub fn milling_leave_one_out_case(ctx: &CaseContext) -> Result<Outcome> {
-    let Some(dir) = data_dir() else {
-        return Ok(Outcome::Skipped(
-            "the shared validation data are absent (set TWIN_DATA_DIR or provide ../shared/validation-data)".into(),
-        ));
+    let path = match shared_data("nasa_milling/labels_cases_1_8.csv") {
+        Ok(path) => path,
+        Err(skipped) => return Ok(skipped),
     };
-    let path = dir.join("nasa_milling/labels_cases_1_8.csv");
-    if !path.is_file() {
-        return Ok(Outcome::Skipped(format!("{} is absent", path.display())));
-    }
     let model = Model::from_file(ctx.model_path()?)?;
     let sensor = model.sensor_index("flank_wear").ok_or_else(|| {
         Error::invalid(

@@ -1,0 +1,65 @@
+//! Reading calibration reports back, and printing remaining-life summaries.
+
+use std::path::Path;
+
+use machine_twin::prognosis::RulSummary;
+use machine_twin::{Error, Model, Result};
+
+/// The posterior of a model's declared parameters as a calibration report holds it.
+pub struct Distribution {
+    /// Per declared parameter: mean.
+    pub mean: Vec<f64>,
+    /// Per declared parameter: standard deviation.
+    pub std: Vec<f64>,
+    /// Correlation matrix (empty when the report has none).
+    pub correlation: Vec<Vec<f64>>,
+}
+
+/// Reads `parameters.<path>.{mean, std}` for every declared parameter of `model` (and the
+/// correlation) from a report; `std` must be > 0 when `positive_std`, else ≥ 0.
+pub fn read_distribution(path: &Path, model: &Model, positive_std: bool) -> Result<Distribution> {
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(&label, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::invalid(&label, Some(e.line()), None, format!("not JSON: {e}")))?;
+    let (mut mean, mut std) = (Vec::new(), Vec::new());
+    for p in &model.parameters {
+        let entry = &v["parameters"][&p.path];
+        match (entry["mean"].as_f64(), entry["std"].as_f64()) {
+            (Some(m), Some(s)) if s > 0.0 || (!positive_std && s == 0.0) => {
+                mean.push(m);
+                std.push(s);
+            }
+            _ => {
+                let bound = if positive_std { "> 0" } else { "≥ 0" };
+                return Err(Error::invalid(
+                    &label,
+                    None,
+                    Some(format!("parameters.{}", p.path)),
+                    format!(
+                        "expected an object with `mean` and `std` {bound} for this parameter of the model"
+                    ),
+                ));
+            }
+        }
+    }
+    let correlation = serde_json::from_value(v["correlation"].clone()).unwrap_or_default();
+    Ok(Distribution {
+        mean,
+        std,
+        correlation,
+    })
+}
+
+/// `RUL EVENT: median … (90 % interval … … )`, times in s or "beyond the horizon".
+pub fn rul_line(event: &str, r: &RulSummary) -> String {
+    let secs = |x: Option<f64>| {
+        x.map_or_else(|| "beyond the horizon".to_string(), |s| format!("{s:.0} s"))
+    };
+    format!(
+        "RUL {event}: median {} (90 % interval {} … {})",
+        secs(r.p50),
+        secs(r.p05),
+        secs(r.p95)
+    )
+}
