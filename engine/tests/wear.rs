@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use machine_twin::fatigue::rainflow::Cycle;
 use machine_twin::prognosis::{draw_gaussian, forecast};
 use machine_twin::twin::State;
 use machine_twin::{Model, Twin};
@@ -83,6 +84,11 @@ fn bad_wear_sections_and_events_name_file_line_and_field() {
     let e = error_of(&feed.replace("load = \"thrust\"", "load = \"sideways\""));
     assert!(
         e.contains("wear.nut.load: expected \"radial\", \"axial\" or \"thrust\", got \"sideways\""),
+        "{e}"
+    );
+    let e = error_of(&feed.replace("load = \"drive\"", "load = \"motor\""));
+    assert!(
+        e.contains("section.screw_root.load: expected \"reaction\" or \"drive\", got \"motor\""),
         "{e}"
     );
     // Parameter paths into a wear law are checked against the law's parameters.
@@ -182,20 +188,65 @@ fn rotating_section_counts_one_cycle_per_revolution() {
     let model = shipped("spindle");
     let mut twin = Twin::new(Arc::clone(&model), 0);
     twin.set_input(model.input_index("cutting_force").unwrap(), 400.0);
-    twin.step_to(2.0);
+    twin.set_input(model.input_index("cutting_torque").unwrap(), 30.0);
+    twin.step_to(5.0);
     let (d0, a0) = (twin.damage(0), twin.joint_position(0));
-    twin.step_to(7.0);
+    twin.step_to(10.0);
     let revolutions = (twin.joint_position(0) - a0) / std::f64::consts::TAU;
-    let (_, m) = twin.joint_reaction(0);
+    let (f, m) = twin.joint_reaction(0);
     let section = &model.sections[0];
-    let d = section.geometry.diameter;
-    let sigma =
-        section.geometry.kt_bending * 32.0 * m.y.hypot(m.z) / (std::f64::consts::PI * d.powi(3));
-    let per_cycle = 1.0 / section.curve.cycles_to_failure(sigma);
+    // The section carries the drive's torque as torsion on top of the reaction wrench; a fibre
+    // runs between the signed von Mises stresses on the two sides once per revolution.
+    let torque = twin.drive_torque(0) * model.drives[0].ratio;
+    let stress = section.geometry.stress(f.x, m.x + torque, m.y, m.z);
+    assert!(
+        stress.shear > 0.1 * stress.bending,
+        "torsion {} Pa should matter next to bending {} Pa",
+        stress.shear,
+        stress.bending
+    );
+    let (top, bottom) = (stress.signed_von_mises(1.0), stress.signed_von_mises(-1.0));
+    let per_cycle = section.curve.damage(&Cycle {
+        range: (top - bottom).abs(),
+        mean: 0.5 * (top + bottom),
+        count: 1.0,
+    });
     let counted = (twin.damage(0) - d0) / per_cycle;
     assert!(revolutions > 800.0, "{revolutions}");
     assert!(
         (counted / revolutions - 1.0).abs() < 0.01,
         "{counted} cycles for {revolutions} revolutions"
     );
+}
+
+/// The feed axis's screw carries the drive's thrust (axial) and motor torque (torsion), which
+/// reverse with every acceleration and braking: the engine's damage equals that of the stress
+/// history rebuilt from the drive torque at every step, and every move closes cycles.
+#[test]
+fn screw_section_carries_the_drives_thrust_and_torque() {
+    use machine_twin::fatigue::DamageCounter;
+    let model = shipped("feed_axis");
+    let section = &model.sections[0];
+    assert!(section.drive.is_some());
+    let mut twin = Twin::new(Arc::clone(&model), 0);
+    let x = model.input_index("table_position").unwrap();
+    let ratio = model.drives[0].ratio;
+    let mut rebuilt = DamageCounter::default();
+    // Four moves of 0.1 m, back and forth, one per second.
+    while twin.time() < 4.0 {
+        let forth = (twin.time().floor() as i64) % 2 == 0;
+        twin.set_input(x, if forth { 0.1 } else { 0.0 });
+        twin.step();
+        let motor = twin.drive_torque(0);
+        let stress = section.geometry.stress(motor * ratio, motor, 0.0, 0.0);
+        rebuilt.push(stress.signed_von_mises(0.0), &section.curve);
+    }
+    let damage = twin.damage(0);
+    assert!(damage > 0.0);
+    assert!(
+        (damage / rebuilt.damage(&section.curve) - 1.0).abs() < 1e-12,
+        "{damage} vs {}",
+        rebuilt.damage(&section.curve)
+    );
+    assert!(rebuilt.cycles() >= 4.0, "{} cycles", rebuilt.cycles());
 }

@@ -136,11 +136,12 @@ pub struct SurfaceStress {
 impl SurfaceStress {
     /// Signed von Mises stress sqrt(σ² + 3τ²) at a fibre whose normal stress is
     /// σ = axial + `cos_angle`·bending, carrying the sign of σ (so that rainflow sees
-    /// tension–compression reversals).
+    /// tension–compression reversals), or of τ where σ = 0 (so that reversed torsion is seen).
     pub fn signed_von_mises(&self, cos_angle: f64) -> f64 {
         let s = self.axial + cos_angle * self.bending;
         let vm = (s * s + 3.0 * self.shear * self.shear).sqrt();
-        if s < 0.0 { -vm } else { vm }
+        let sign = if s != 0.0 { s } else { self.shear };
+        if sign < 0.0 { -vm } else { vm }
     }
 }
 

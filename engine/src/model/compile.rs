@@ -380,7 +380,9 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
     }
     let mut sections = Vec::new();
     for (name, s) in &spec.section {
-        sections.push(super::wear::compile_section(&cx, name, s, &joints)?);
+        sections.push(super::wear::compile_section(
+            &cx, name, s, &joints, &drives,
+        )?);
     }
     let cycle_averaged = match &spec.solver.cycle_averaged {
         Some(c) => Some(super::wear::compile_cycle_averaged(&cx, c)?),

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::compile::{Ctx, compile_source};
 use super::spec::SourceSpec;
-use super::{Bearing, Input, Joint, JointKind};
+use super::{Bearing, Drive, Input, Joint, JointKind};
 use crate::error::Result;
 use crate::fatigue::{RoundSection, SnCurve};
 use crate::wear::{ContactLoad, Law, WearElement};
@@ -98,6 +98,11 @@ pub struct SectionSpec {
     /// Whether the section turns with a revolute joint, so that bending alternates once per
     /// revolution (default: true on a revolute joint).
     pub rotating: Option<bool>,
+    /// What loads the section: `"reaction"` (the joint's reaction wrench only) or `"drive"`
+    /// (default where a drive acts on the joint): on a revolute joint the drive's torque adds
+    /// torsion to the reaction wrench; on a prismatic joint the section is the drive's screw,
+    /// carrying the drive's thrust (axial) and motor torque (torsion), without bending.
+    pub load: Option<String>,
     /// Ultimate tensile strength in Pa.
     pub ultimate_strength: f64,
     /// Basquin coefficient σ_f′ in Pa.
@@ -156,6 +161,8 @@ pub struct Section {
     pub geometry: RoundSection,
     /// Whether bending alternates with the joint's rotation.
     pub rotating: bool,
+    /// The drive whose transmitted load the section carries, if any.
+    pub drive: Option<usize>,
     /// The material's S-N curve.
     pub curve: SnCurve,
 }
@@ -413,6 +420,7 @@ pub(super) fn compile_section(
     name: &str,
     s: &SectionSpec,
     joints: &[Joint],
+    drives: &[Drive],
 ) -> Result<Section> {
     let p = |f: &'static str| ["section", name, f];
     let joint = joints
@@ -427,6 +435,26 @@ pub(super) fn compile_section(
             format!("expected less than the diameter {diameter} m, got {bore}"),
         ));
     }
+    let on_joint = drives.iter().position(|d| d.joint == joint);
+    let drive = match (s.load.as_deref(), on_joint) {
+        (Some("reaction"), _) | (None, None) => None,
+        (Some("drive") | None, Some(d)) => Some(d),
+        (Some("drive"), None) => {
+            return Err(cx.err(
+                &p("load"),
+                format!(
+                    "expected \"reaction\": no drive acts on joint `{}`",
+                    s.joint
+                ),
+            ));
+        }
+        (Some(other), _) => {
+            return Err(cx.err(
+                &p("load"),
+                format!("expected \"reaction\" or \"drive\", got \"{other}\""),
+            ));
+        }
+    };
     let exponent = cx.finite(&p("fatigue_exponent"), s.fatigue_exponent)?;
     if exponent >= 0.0 {
         return Err(cx.err(
@@ -447,6 +475,7 @@ pub(super) fn compile_section(
         rotating: s
             .rotating
             .unwrap_or(joints[joint].kind == JointKind::Revolute),
+        drive,
         curve: SnCurve {
             ultimate_strength: cx.positive(&p("ultimate_strength"), s.ultimate_strength)?,
             strength_coefficient: cx

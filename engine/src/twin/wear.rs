@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Twin;
 use crate::fatigue::DamageCounter;
+use crate::model::{JointKind, Section};
 use crate::wear::Operating;
+use nalgebra::Vector3;
 
 /// The degradation part of a twin's [`State`](super::State).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -135,7 +137,8 @@ impl Twin {
         for (s, section) in model.sections.iter().enumerate() {
             let j = section.joint;
             let (f, m) = (self.state.reaction_force[j], self.state.reaction_torque[j]);
-            let stress = section.geometry.stress(f.x, m.x, m.y, m.z);
+            let [axial, torsion, my, mz] = self.section_wrench(section, f, m);
+            let stress = section.geometry.stress(axial, torsion, my, mz);
             let st = &mut self.state.degradation.sections[s];
             if section.rotating {
                 // The fibre's bending stress runs through σ_m ± σ_a once per revolution: one
@@ -150,14 +153,29 @@ impl Twin {
                 }
                 st.half_turn = half;
             } else {
-                let bending = m.y.hypot(m.z);
-                let side = if bending > 0.0 { -m.z / bending } else { 0.0 };
+                let bending = my.hypot(mz);
+                let side = if bending > 0.0 { -mz / bending } else { 0.0 };
                 st.counter
                     .push(stress.signed_von_mises(side), &section.curve);
             }
         }
         if let Some(sums) = &mut self.window {
             sums.seconds += dt;
+        }
+    }
+
+    /// The wrench on a section (axial N, torsion N·m, bending about y and z N·m, in the joint
+    /// frame): the joint's reaction, plus what its drive transmits where the section carries it.
+    fn section_wrench(&self, section: &Section, f: Vector3<f64>, m: Vector3<f64>) -> [f64; 4] {
+        let Some(d) = section.drive else {
+            return [f.x, m.x, m.y, m.z];
+        };
+        let drive = &self.model.drives[d];
+        let motor = self.state.drive_torque[d];
+        match self.model.joints[section.joint].kind {
+            // The screw: thrust and motor torque; the carriage's reaction is not the screw's.
+            JointKind::Prismatic => [motor * drive.ratio, motor, 0.0, 0.0],
+            _ => [f.x, m.x + motor * drive.ratio, m.y, m.z],
         }
     }
 
