@@ -384,6 +384,16 @@ impl InputSeries {
         }
     }
 
+    /// Whether every input the table drives holds one value over `[t0, t1]` s.
+    pub fn constant_over(&self, t0: f64, t1: f64) -> bool {
+        self.tracks.iter().flatten().all(|points| {
+            let v = interpolate(points, t0);
+            let first = points.partition_point(|p| p.0 <= t0);
+            let last = points.partition_point(|p| p.0 < t1);
+            interpolate(points, t1) == v && points[first..last.max(first)].iter().all(|p| p.1 == v)
+        })
+    }
+
     /// Whether the table drives model input `i`.
     pub fn drives(&self, i: usize) -> bool {
         self.tracks.get(i).is_some_and(Option::is_some)

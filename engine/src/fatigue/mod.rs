@@ -99,6 +99,11 @@ impl DamageCounter {
                 .sum::<f64>()
     }
 
+    /// Miner damage of the cycles closed so far (without the open residue).
+    pub fn closed_damage(&self) -> f64 {
+        self.closed
+    }
+
     /// Cycles counted so far (closed ones; full = 1, half = 0.5).
     pub fn cycles(&self) -> f64 {
         self.cycles

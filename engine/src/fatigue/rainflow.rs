@@ -8,9 +8,16 @@
 //! `rainflow_astm` and `rainflow_random` check it against the standard's example and an
 //! independent three-point implementation.
 //!
+//! The residue's leading range is final once the next range is at least as large (the range
+//! from its second point can only grow, so that point is never closed): it is then reported as
+//! a half cycle at once and its first point dropped, as the standard's starting-point rule
+//! does. This keeps the residue bounded for growing amplitudes, which would otherwise pile up.
+//!
 //! The counter takes samples one at a time and keeps only the reversals not yet closed, so
 //! histories of any length are counted in bounded memory (the residue of a stationary history
 //! stays small). Equal consecutive samples are one point; a monotone run is one range.
+
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
@@ -35,13 +42,13 @@ impl Cycle {
     }
 }
 
-/// The streaming counter. [`Rainflow::push`] reports every full cycle as soon as it closes;
+/// The streaming counter. [`Rainflow::push`] reports every cycle as soon as it closes;
 /// [`Rainflow::residue`] gives the half cycles still open (what the history would add if it
 /// ended now) without consuming them.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Rainflow {
-    /// Reversals not yet closed (the residue); the first is the start of the history.
-    points: Vec<f64>,
+    /// Reversals not yet closed (the residue); the first is the start of what remains.
+    points: VecDeque<f64>,
     /// The latest distinct sample: a reversal once the next distinct sample turns back.
     pending: Option<f64>,
     /// Sign of the slope into `pending` (0 before the second distinct sample).
@@ -54,7 +61,8 @@ impl Rainflow {
         Self::default()
     }
 
-    /// Adds one sample; `on_cycle` receives each full cycle it closes.
+    /// Adds one sample; `on_cycle` receives each cycle it closes (full cycles, and the residue's
+    /// leading half cycles once final).
     #[inline]
     pub fn push(&mut self, x: f64, on_cycle: &mut impl FnMut(Cycle)) {
         let Some(last) = self.pending else {
@@ -93,7 +101,7 @@ impl Rainflow {
     /// reported as half cycles, and the counter is emptied.
     pub fn finish(&mut self, on_cycle: &mut impl FnMut(Cycle)) {
         // `pending` equals the last reversal only after the very first sample.
-        if let (Some(p), Some(&b)) = (self.pending, self.points.last())
+        if let (Some(p), Some(&b)) = (self.pending, self.points.back())
             && p != b
         {
             self.reversal(p, on_cycle);
@@ -110,25 +118,30 @@ impl Rainflow {
         self.points.len()
     }
 
-    /// Applies the four-point rule after a new reversal.
+    /// Applies the four-point rule after a new reversal, then reports the residue's leading
+    /// half cycles that are final.
     fn reversal(&mut self, x: f64, on_cycle: &mut impl FnMut(Cycle)) {
         let p = &mut self.points;
-        p.push(x);
-        while let [.., a, b, c, d] = p[..] {
+        p.push_back(x);
+        while p.len() >= 4 {
+            let n = p.len();
+            let (a, b, c, d) = (p[n - 4], p[n - 3], p[n - 2], p[n - 1]);
             let inner = (c - b).abs();
             if inner > (b - a).abs() || inner > (d - c).abs() {
                 break;
             }
             on_cycle(Cycle::between(b, c, 1.0));
-            let n = p.len();
-            p[n - 3] = d;
-            p.truncate(n - 2);
+            p.truncate(n - 3);
+            p.push_back(d);
+        }
+        while p.len() >= 3 && (p[1] - p[0]).abs() <= (p[2] - p[1]).abs() {
+            on_cycle(Cycle::between(p[0], p[1], 0.5));
+            p.pop_front();
         }
     }
 }
 
-/// Counts a whole history: the full cycles in the order they close, then the residue's half
-/// cycles from the start of the history.
+/// Counts a whole history: every cycle, full and half, in the order reported.
 pub fn count(xs: &[f64]) -> Vec<Cycle> {
     let mut out = Vec::new();
     let mut rf = Rainflow::new();

@@ -14,6 +14,8 @@ use crate::params::{Parameter, check_value};
 pub(super) struct Ctx<'a> {
     src: &'a str,
     label: &'a str,
+    /// The path of the first time schedule compiled, if any.
+    schedule: std::cell::RefCell<Option<String>>,
 }
 
 impl Ctx<'_> {
@@ -74,7 +76,11 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
             .map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1);
         Error::invalid(label, line, None, e.message().trim().to_string())
     })?;
-    let cx = Ctx { src, label };
+    let cx = Ctx {
+        src,
+        label,
+        schedule: Default::default(),
+    };
 
     let s = &spec.solver;
     let dt_mech = cx.positive(&["solver", "dt_mech"], s.dt_mech)?;
@@ -517,6 +523,16 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
         }
     }
 
+    let quasi_steady = match &spec.solver.quasi_steady {
+        Some(q) => Some(super::quasi::compile_quasi_steady(
+            &cx,
+            q,
+            (!thermal.is_empty()).then_some(thermal.steps_per_update),
+            cx.schedule.borrow().as_deref(),
+        )?),
+        None => None,
+    };
+
     let mut model = Model {
         name: spec.model.name.clone(),
         description: spec.model.description.clone(),
@@ -537,6 +553,7 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
         sections,
         events: Vec::new(),
         cycle_averaged,
+        quasi_steady,
         parameters: Vec::new(),
         leaves_first,
     };
@@ -720,6 +737,9 @@ pub(super) fn compile_source(
                 cx.finite(path, pt[0])?;
                 cx.finite(path, pt[1])?;
             }
+            cx.schedule
+                .borrow_mut()
+                .get_or_insert_with(|| path.join("."));
             Ok(Source::Schedule {
                 points: points.iter().map(|p| (p[0], p[1])).collect(),
                 scale,

@@ -3,6 +3,7 @@
 
 pub(crate) mod compile;
 pub mod locate;
+pub mod quasi;
 pub mod spec;
 mod thermal;
 pub mod wear;
@@ -60,6 +61,8 @@ pub struct Model {
     pub events: Vec<Event>,
     /// The slow integrator's settings, if the model enables it.
     pub cycle_averaged: Option<CycleAveraged>,
+    /// Quasi-steady multi-rate stepping, if the model enables it.
+    pub quasi_steady: Option<quasi::QuasiSteady>,
     /// Calibratable parameters, in file order.
     pub parameters: Vec<Parameter>,
     /// Bodies ordered children before parents (for the joint-reaction recursion).

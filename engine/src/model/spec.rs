@@ -80,6 +80,8 @@ pub struct SolverSpec {
     pub gravity: [f64; 3],
     /// The cycle-averaged slow integrator for long gaps (absent: always step).
     pub cycle_averaged: Option<super::wear::CycleAveragedSpec>,
+    /// Quasi-steady multi-rate stepping at steady operating points (absent: step every interval).
+    pub quasi_steady: Option<super::quasi::QuasiSteadySpec>,
 }
 
 impl Default for SolverSpec {
@@ -90,6 +92,7 @@ impl Default for SolverSpec {
             stabilization_iterations: 0,
             gravity: [0.0, 0.0, -9.81],
             cycle_averaged: None,
+            quasi_steady: None,
         }
     }
 }

@@ -26,6 +26,8 @@ pub(crate) struct Workspace {
     antigravity: Vec<Vector3<f64>>,
     /// Per joint: power dissipated by friction this step (W, ≥ 0).
     pub friction_power: Vec<f64>,
+    /// Per heat source: its power in the last step, W (its fraction applied).
+    pub heat_power: Vec<f64>,
     /// Per joint: Coulomb friction added by wear (N·m or N), set before each step.
     pub wear_coulomb: Vec<f64>,
     /// Per joint: process load against the motion (a cutting torque, N·m or N).
@@ -45,6 +47,7 @@ impl Workspace {
             drive_force: vec![0.0; nj],
             joint_inertia: vec![0.0; nj],
             friction_power: vec![0.0; nj],
+            heat_power: vec![0.0; model.thermal.heats.len()],
             wear_coulomb: vec![0.0; nj],
             process_torque: vec![0.0; nj],
             antigravity: (0..nb)

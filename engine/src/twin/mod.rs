@@ -1,10 +1,12 @@
 //! A twin instance: one [`Model`] with its own parameter values and state, stepped in time.
 
 mod mechanics;
+mod quasi;
 mod thermal;
 mod wear;
 mod world;
 
+pub use quasi::QuasiState;
 pub use thermal::{EnergyAccount, ThermalState};
 pub use wear::DegradationState;
 
@@ -51,6 +53,9 @@ pub struct State {
     /// Wear states, section damage and the slow integrator's averaged rates.
     #[serde(default)]
     degradation: DegradationState,
+    /// Quasi-steady stepping's settling clock.
+    #[serde(default)]
+    quasi: QuasiState,
 }
 
 impl State {
@@ -90,6 +95,9 @@ pub struct Twin {
     thermal: thermal::ThermalRuntime,
     /// Sums over the averaging part of a slow integrator's fast window, while one runs.
     window: Option<wear::WindowSums>,
+    /// Mechanical steps integrated by this twin, and simulated seconds it sub-stepped.
+    integrated_steps: u64,
+    substepped_seconds: f64,
     fault: Option<Error>,
 }
 
@@ -135,6 +143,7 @@ impl Twin {
             rng: Pcg64::seed_from_u64(seed),
             thermal: ThermalState::new(&model),
             degradation: DegradationState::new(&model),
+            quasi: QuasiState::default(),
         };
         let mut twin = Self {
             integration: world::integration_parameters(&model),
@@ -144,6 +153,8 @@ impl Twin {
             pipeline: PhysicsPipeline::new(),
             thermal: thermal::ThermalRuntime::new(&model, &crate::thermal::Backend::Cpu)?,
             window: None,
+            integrated_steps: 0,
+            substepped_seconds: 0.0,
             fault: None,
             model,
             params,
@@ -214,11 +225,6 @@ impl Twin {
                 .set_mass(&self.model, &self.state.tunables, b);
             self.work.refresh_inertia(&self.model, &self.state.tunables);
         }
-    }
-
-    /// Sets model input `index` (in the input's unit).
-    pub fn set_input(&mut self, index: usize, value: f64) {
-        self.inputs[index] = value;
     }
 
     /// Current model input values, in model order.
@@ -308,6 +314,7 @@ impl Twin {
     /// A failure of the GPU backend stops the thermal part and is kept for
     /// [`Twin::take_fault`].
     pub fn step(&mut self) -> bool {
+        self.integrated_steps += 1;
         self.wear_loads();
         self.step_mechanics();
         self.step_degradation();
@@ -329,17 +336,25 @@ impl Twin {
         self.fault.take()
     }
 
-    /// Advances to time `t` s: steps until the simulated time reaches `t` (to within half a
-    /// step) or, where the model enables `[solver.cycle_averaged]` and the gap is longer than
-    /// its `after`, bridges the gap with [`Twin::advance_cycle_averaged`].
+    /// Advances to time `t` s with the inputs held: where the model enables
+    /// `[solver.cycle_averaged]` and the gap is longer than its `after`, bridges the gap with
+    /// [`Twin::advance_cycle_averaged`]; otherwise advances until the simulated time reaches `t`
+    /// (to within half a step), by whole thermal intervals where `[solver.quasi_steady]` allows
+    /// (see [`Twin::advance_held`]).
     pub fn advance_to(&mut self, t: f64) {
         match self.model.cycle_averaged {
             Some(ca) if t - self.state.time > ca.after => self.advance_cycle_averaged(t),
-            _ => self.step_to(t),
+            _ => {
+                let dt = self.model.dt_mech;
+                while self.state.time + 0.5 * dt < t {
+                    self.advance_held(t);
+                }
+            }
         }
     }
 
-    /// Steps until the simulated time reaches `t` s (to within half a step), whatever the gap.
+    /// Steps until the simulated time reaches `t` s (to within half a step), whatever the gap:
+    /// every mechanical step, never an averaged one.
     pub fn step_to(&mut self, t: f64) {
         let dt = self.model.dt_mech;
         while self.state.time + 0.5 * dt < t {
@@ -347,20 +362,27 @@ impl Twin {
         }
     }
 
+    /// Samples the sensors due at this step.
     fn sample_sensors(&mut self) -> bool {
-        self.sample(false)
+        self.sample_since(self.state.steps.saturating_sub(1))
     }
 
     /// Samples every sensor now, due or not.
     fn sample_all_sensors(&mut self) {
-        self.sample(true);
+        self.sample(|_| true);
     }
 
-    fn sample(&mut self, all: bool) -> bool {
+    /// Samples, once, every sensor due at some step after step `before` up to now.
+    fn sample_since(&mut self, before: u64) -> bool {
+        let now = self.state.steps;
+        self.sample(|period| now / period > before / period || now == 0)
+    }
+
+    fn sample(&mut self, due: impl Fn(u64) -> bool) -> bool {
         let mut any = false;
         let model = Arc::clone(&self.model);
         for (i, s) in model.sensors.iter().enumerate() {
-            let fresh = all || self.state.steps.is_multiple_of(s.period_steps);
+            let fresh = due(s.period_steps);
             self.readings[i].fresh = fresh;
             if !fresh {
                 continue;

@@ -131,7 +131,8 @@ impl ThermalRuntime {
 }
 
 impl Twin {
-    /// Adds this step's losses to the pending heat of each source.
+    /// Adds this step's losses to the pending heat of each source (and keeps each source's
+    /// power, its fraction applied, in the workspace).
     pub(super) fn accumulate_heat(&mut self) {
         let model = &self.model;
         let dt = model.dt_mech;
@@ -145,6 +146,7 @@ impl Twin {
                 }
                 HeatOrigin::Power(s) => s.value(t, &self.inputs),
             };
+            self.work.heat_power[h] = heat.fraction * power;
             self.state.thermal.pending[h] += heat.fraction * power * dt;
         }
     }

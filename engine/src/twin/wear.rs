@@ -32,7 +32,7 @@ struct SectionState {
 
 /// Mean rates at one operating point (model inputs).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct AveragedRates {
+pub(super) struct AveragedRates {
     inputs: Vec<f64>,
     /// Per wear element: mean operating statistics (see [`crate::wear::WearElement::stats`]).
     stats: Vec<[f64; 2]>,
@@ -41,11 +41,19 @@ struct AveragedRates {
 }
 
 /// Sums over the averaging part of a fast window.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(super) struct WindowSums {
     seconds: f64,
     stats: Vec<[f64; 2]>,
     damage_start: Vec<[f64; 2]>,
+}
+
+impl WindowSums {
+    /// Adds one mechanical step of `dt` s with wear statistics `stats` (one per element).
+    fn add(&mut self, e: usize, stats: [f64; 2], dt: f64) {
+        self.stats[e][0] += stats[0] * dt;
+        self.stats[e][1] += stats[1] * dt;
+    }
 }
 
 impl DegradationState {
@@ -130,8 +138,7 @@ impl Twin {
             w[0] = el.law.saturate(w[0] + rate * dt);
             w[1] += aux * dt;
             if let Some(sums) = &mut self.window {
-                sums.stats[e][0] += st[0] * dt;
-                sums.stats[e][1] += st[1] * dt;
+                sums.add(e, st, dt);
             }
         }
         for (s, section) in model.sections.iter().enumerate() {
@@ -164,6 +171,38 @@ impl Twin {
         }
     }
 
+    /// Opens sums for averaging wear statistics and damage from now on.
+    pub(super) fn open_window(&self) -> WindowSums {
+        let n = self.model.sections.len();
+        WindowSums {
+            seconds: 0.0,
+            stats: vec![[0.0; 2]; self.model.wear.len()],
+            damage_start: (0..n).map(|s| self.closed_damage(s)).collect(),
+        }
+    }
+
+    /// The mean rates over a window's sums, at the current inputs.
+    pub(super) fn close_window(&self, sums: &WindowSums) -> AveragedRates {
+        AveragedRates {
+            inputs: self.inputs.clone(),
+            stats: sums
+                .stats
+                .iter()
+                .map(|[a, b]| [a / sums.seconds, b / sums.seconds])
+                .collect(),
+            damage: (0..self.model.sections.len())
+                .map(|s| {
+                    let now = self.closed_damage(s);
+                    let d0 = sums.damage_start[s];
+                    [
+                        (now[0] - d0[0]).max(0.0) / sums.seconds,
+                        (now[1] - d0[1]) / sums.seconds,
+                    ]
+                })
+                .collect(),
+        }
+    }
+
     /// The wrench on a section (axial N, torsion N·m, bending about y and z N·m, in the joint
     /// frame): the joint's reaction, plus what its drive transmits where the section carries it.
     fn section_wrench(&self, section: &Section, f: Vector3<f64>, m: Vector3<f64>) -> [f64; 4] {
@@ -177,6 +216,12 @@ impl Twin {
             JointKind::Prismatic => [motor * drive.ratio, motor, 0.0, 0.0],
             _ => [f.x, m.x + motor * drive.ratio, m.y, m.z],
         }
+    }
+
+    /// Damage of the cycles closed so far at section `s`, and their count.
+    fn closed_damage(&self, s: usize) -> [f64; 2] {
+        let counter = &self.state.degradation.sections[s].counter;
+        [counter.closed_damage(), counter.cycles()]
     }
 
     /// Miner damage of section `s` so far (1 = expected failure).
@@ -242,42 +287,10 @@ impl Twin {
                     return;
                 }
                 self.step_to(settle);
-                let n = self.model.sections.len();
-                self.window = Some(WindowSums {
-                    seconds: 0.0,
-                    stats: vec![[0.0; 2]; self.model.wear.len()],
-                    damage_start: (0..n)
-                        .map(|s| {
-                            [
-                                self.damage(s),
-                                self.state.degradation.sections[s].counter.cycles(),
-                            ]
-                        })
-                        .collect(),
-                });
+                self.window = Some(self.open_window());
                 self.step_to(end);
                 let sums = self.window.take().expect("set above");
-                let rates = AveragedRates {
-                    inputs: self.inputs.clone(),
-                    stats: sums
-                        .stats
-                        .iter()
-                        .map(|[a, b]| [a / sums.seconds, b / sums.seconds])
-                        .collect(),
-                    damage: (0..n)
-                        .map(|s| {
-                            let now = [
-                                self.damage(s),
-                                self.state.degradation.sections[s].counter.cycles(),
-                            ];
-                            let d0 = sums.damage_start[s];
-                            [
-                                (now[0] - d0[0]).max(0.0) / sums.seconds,
-                                (now[1] - d0[1]) / sums.seconds,
-                            ]
-                        })
-                        .collect(),
-                };
+                let rates = self.close_window(&sums);
                 self.state.degradation.cache.push(rates.clone());
                 rates
             }
@@ -286,7 +299,17 @@ impl Twin {
         if span <= 0.0 {
             return;
         }
-        let pieces = (span / ca.step).ceil().max(1.0);
+        self.integrate_averaged(&rates, span, ca.step);
+        self.state.time = t;
+        self.state.steps += (span / dt).round() as u64;
+        self.sample_all_sensors();
+    }
+
+    /// Advances wear states and section damage by `span` s at averaged rates: classical
+    /// Runge–Kutta in each wear state with steps of at most `step` s, the intensity at the
+    /// averaged statistics held; damage and cycles grow linearly.
+    pub(super) fn integrate_averaged(&mut self, rates: &AveragedRates, span: f64, step: f64) {
+        let pieces = (span / step).ceil().max(1.0);
         let h = span / pieces;
         let model = std::sync::Arc::clone(&self.model);
         for (e, el) in model.wear.iter().enumerate() {
@@ -311,8 +334,5 @@ impl Twin {
                 .counter
                 .add_damage(rate * span, cycles * span);
         }
-        self.state.time = t;
-        self.state.steps += (span / dt).round() as u64;
-        self.sample_all_sensors();
     }
 }

@@ -8,6 +8,7 @@ mod analytic;
 mod calibration;
 mod fatigue;
 mod mechanics;
+mod multirate;
 mod prognostics;
 mod thermal;
 mod wear;
@@ -243,6 +244,7 @@ pub fn kinds() -> Vec<(&'static str, CaseFn)> {
         ("slow_vs_stepping", wear::slow_vs_stepping_case),
         ("archard_hand", wear::archard_hand_case),
         ("pronostia_leave_one_out", prognostics::pronostia_case),
+        ("quasi_vs_stepping", multirate::quasi_vs_stepping_case),
     ]
 }
 
