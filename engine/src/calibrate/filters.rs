@@ -497,7 +497,8 @@ impl Estimator for UnscentedKalmanFilter {
     }
 
     fn samples(&self) -> (Vec<Vec<f64>>, Vec<f64>) {
-        // Draws from the Gaussian the sigma points encode (deterministic: a fixed seed).
+        // Draws from the Gaussian the sigma points encode (deterministic: a fixed seed), within
+        // the parameters' bounds.
         let (mean, cov) = self.moments();
         let p = self.model.parameters.len();
         let sub = cov.view((0, 0), (p, p)).into_owned();
@@ -511,7 +512,12 @@ impl Estimator for UnscentedKalmanFilter {
             .map(|_| {
                 let e = DVector::from_fn(p, |_, _| StandardNormal.sample(&mut rng));
                 let v = mean.rows(0, p) + &root * e;
-                v.iter().copied().collect()
+                // Drawn values outside a parameter's bounds are held at the bound, as the
+                // sigma points themselves are when written back.
+                v.iter()
+                    .zip(&self.model.parameters)
+                    .map(|(x, par)| x.clamp(par.lower, par.upper))
+                    .collect()
             })
             .collect();
         (x, vec![1.0 / draws as f64; draws])

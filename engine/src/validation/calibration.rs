@@ -59,12 +59,13 @@ pub fn synthetic_recovery_case(ctx: &CaseContext) -> Result<Outcome> {
     {
         "batch" => Method::Batch,
         "enkf" => Method::EnKF,
+        "ukf" => Method::Ukf,
         "pf" => Method::ParticleFilter,
         other => {
             return Err(invalid(
                 ctx,
                 "method",
-                &format!("expected batch, enkf or pf, got {other}"),
+                &format!("expected batch, enkf, ukf or pf, got {other}"),
             ));
         }
     };
@@ -82,6 +83,7 @@ pub fn synthetic_recovery_case(ctx: &CaseContext) -> Result<Outcome> {
         &CalibrateOptions {
             method,
             seed,
+            members: ctx.setting("members", CalibrateOptions::default().members as f64)? as usize,
             ..Default::default()
         },
         |_| Ok(()),
