@@ -236,6 +236,7 @@ pub fn kinds() -> Vec<(&'static str, CaseFn)> {
         ("steady_block", thermal::steady_block_case),
         ("energy_balance", thermal::energy_balance_case),
         ("synthetic_recovery", calibration::synthetic_recovery_case),
+        ("interval_coverage", calibration::interval_coverage_case),
         ("rainflow_astm", fatigue::rainflow_astm_case),
         ("rainflow_oracle", fatigue::rainflow_oracle_case),
         ("miner_blocks", fatigue::miner_blocks_case),
