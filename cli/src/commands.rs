@@ -289,7 +289,9 @@ pub struct CalibrateArgs {
     #[arg(long)]
     resume: Option<PathBuf>,
     /// Keep reading the one --data file (or stdin) as it grows and emit estimates as NDJSON
-    /// lines as data arrive (to --trace, else stdout); online methods only.
+    /// lines as data arrive (to --trace, else stdout); online methods only. With --checkpoint
+    /// it keeps a resumable state; --resume reads the stream again from its start, skips the
+    /// rows already assimilated and appends to the --trace.
     #[arg(long)]
     follow: bool,
     /// With --follow on a file: stop after this many seconds without new data.
@@ -322,18 +324,18 @@ fn calibrate_follow(
             "expected an online --method: enkf, ukf or pf",
         ));
     }
-    if !(args.idle_exit.is_finite() && args.idle_exit > 0.0) {
-        return Err(Error::invalid(
-            "--idle-exit",
-            None,
-            None,
-            format!("expected seconds > 0, got {}", args.idle_exit),
-        ));
-    }
+    positive_seconds("--idle-exit", args.idle_exit)?;
+    // A resumed job appends to the trace it was writing.
     let mut out: Box<dyn Write> = match &args.trace {
-        Some(p) => {
-            Box::new(std::fs::File::create(p).map_err(|e| Error::io(p.display().to_string(), e))?)
-        }
+        Some(p) => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(options.resume.is_some())
+                .truncate(options.resume.is_none())
+                .open(p)
+                .map_err(|e| Error::io(p.display().to_string(), e))?,
+        ),
         None => Box::new(std::io::stdout()),
     };
     let report = machine_twin::calibrate::follow::follow(
@@ -347,13 +349,17 @@ fn calibrate_follow(
                 .and_then(|_| out.flush())
                 .map_err(|e| Error::io("--trace", e))
         },
+        |cp| match &args.checkpoint {
+            Some(path) => write_json_atomic(path, cp),
+            None => Ok(()),
+        },
     )?;
     if let Some(path) = &args.report {
         write_json(path, &report)?;
     }
     let q = &report.data_quality;
     eprintln!(
-        "{}: followed {:.1} s of data with {}; {} rows, {} left out (non-finite {}, duplicate {}, out of order {})",
+        "{}: followed {:.1} s of data with {}; {} rows, {} left out (non-finite {}, duplicate {}, out of order {}); {} gaps",
         model.name,
         report.sim_seconds,
         report.method,
@@ -362,6 +368,7 @@ fn calibrate_follow(
         q.values().map(|d| d.non_finite).sum::<usize>(),
         q.values().map(|d| d.duplicate_times).sum::<usize>(),
         q.values().map(|d| d.out_of_order).sum::<usize>(),
+        q.values().map(|d| d.gaps).sum::<usize>(),
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -420,6 +427,20 @@ fn read_prior(path: &Path, model: &Model) -> Result<Vec<(f64, f64)>> {
     Ok(d.mean.into_iter().zip(d.std).collect())
 }
 
+/// Checks that the value of `flag` is a finite number of seconds above zero.
+fn positive_seconds(flag: &str, value: f64) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            flag,
+            None,
+            None,
+            format!("expected seconds > 0, got {value}"),
+        ))
+    }
+}
+
 pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
     let model = Model::from_file(&args.model)?;
     let mut options = CalibrateOptions {
@@ -436,10 +457,19 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
         resume: None,
         horizon: args.horizon,
     };
+    positive_seconds("--checkpoint-every", args.checkpoint_every)?;
+    if args.members < 2 {
+        return Err(Error::invalid(
+            "--members",
+            None,
+            None,
+            "expected at least 2 members",
+        ));
+    }
+    options.resume = args.resume.as_deref().map(read_checkpoint).transpose()?;
     if args.follow {
         return calibrate_follow(args, &model, &options);
     }
-    options.resume = args.resume.as_deref().map(read_checkpoint).transpose()?;
     let runs = args
         .data
         .iter()
@@ -465,22 +495,6 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
                 r.source, q.non_finite, q.duplicate_times, q.out_of_order, q.gaps
             );
         }
-    }
-    if !(args.checkpoint_every.is_finite() && args.checkpoint_every > 0.0) {
-        return Err(Error::invalid(
-            "--checkpoint-every",
-            None,
-            None,
-            format!("expected seconds > 0, got {}", args.checkpoint_every),
-        ));
-    }
-    if args.members < 2 {
-        return Err(Error::invalid(
-            "--members",
-            None,
-            None,
-            "expected at least 2 members",
-        ));
     }
     let mut trace = args
         .trace

@@ -274,6 +274,10 @@ bounds = [0.0, 10.0]
 
 /// Writes the flywheel model and synthetic data (true viscous 2.6e-3, Coulomb 0.13) to a
 /// scratch directory; returns (model, data).
+fn read_json(path: &PathBuf) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 fn flywheel_data(tag: &str) -> (String, String) {
     let model = scratch(&format!("{tag}_flywheel.toml"));
     std::fs::write(&model, FLYWHEEL).unwrap();
@@ -413,12 +417,9 @@ fn killed_calibration_resumes_to_the_same_result() {
         .concat(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let read = |p: &PathBuf| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-    };
     assert_eq!(
-        read(&full)["parameters"],
-        read(&resumed)["parameters"],
+        read_json(&full)["parameters"],
+        read_json(&resumed)["parameters"],
         "resumed ≠ uninterrupted"
     );
 }
@@ -428,7 +429,8 @@ fn calibrate_follows_a_stream_and_counts_bad_rows() {
     use std::io::Write;
     let (model, data) = flywheel_data("follow");
     let mut text = std::fs::read_to_string(&data).unwrap();
-    text.push_str("5.0,100,0.5\n301.0,180,NaN\n"); // out of order; non-finite
+    // Out of order; non-finite; then a 20 s silence (a gap in the stream).
+    text.push_str("5.0,100,0.5\n301.0,180,NaN\n321.0,180,0.6\n");
     let report = scratch("follow_report.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_twin"))
         .current_dir(root())
@@ -473,6 +475,73 @@ fn calibrate_follows_a_stream_and_counts_bad_rows() {
     let q = &r["data_quality"]["<stdin>"];
     assert_eq!(q["out_of_order"], 1);
     assert_eq!(q["non_finite"], 1);
+    // Intervals over five times the 0.02 s median: 300 → 301 s and 301 → 321 s.
+    assert_eq!(q["gaps"], 2);
+}
+
+/// A follower that checkpoints can be resumed on the same stream and ends where an
+/// uninterrupted follower ends.
+#[test]
+fn calibrate_follow_resumes_from_its_checkpoint() {
+    let (model, data) = flywheel_data("follow_cp");
+    let cp = scratch("follow_cp.json");
+    let (full, resumed) = (scratch("follow_full.json"), scratch("follow_resumed.json"));
+    let common = [
+        "calibrate",
+        &model,
+        "--data",
+        &data,
+        "--follow",
+        "--idle-exit",
+        "0.2",
+        "--method",
+        "pf",
+        "--members",
+        "32",
+        "--seed",
+        "3",
+    ];
+    let trace = scratch("follow_cp_trace.ndjson");
+    let o = twin(
+        &[
+            &common[..],
+            &[
+                "--checkpoint",
+                cp.to_str().unwrap(),
+                "--checkpoint-every",
+                "120",
+                "--report",
+                full.to_str().unwrap(),
+                "--trace",
+                trace.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let checkpoint = read_json(&cp);
+    let position = checkpoint["position"][1].as_u64().unwrap();
+    assert!(position > 0, "a checkpoint inside the stream");
+    let o = twin(
+        &[
+            &common[..],
+            &[
+                "--resume",
+                cp.to_str().unwrap(),
+                "--report",
+                resumed.to_str().unwrap(),
+                "--trace",
+                trace.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        read_json(&full)["parameters"],
+        read_json(&resumed)["parameters"],
+        "resumed ≠ uninterrupted"
+    );
 }
 
 #[test]

@@ -117,7 +117,8 @@ impl DataTable {
             .collect()
     }
 
-    fn count_gaps(&mut self) {
+    /// Counts the intervals between rows longer than five times the median interval.
+    pub(crate) fn count_gaps(&mut self) {
         let mut dts: Vec<f64> = self.times.windows(2).map(|w| w[1] - w[0]).collect();
         if dts.len() < 2 {
             return;

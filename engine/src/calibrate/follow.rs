@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{
-    CalibrateOptions, CalibrationReport, EnsembleKalmanFilter, Estimator, Method, ParticleFilter,
-    Run, TraceRecord, UnscentedKalmanFilter, draw_prior, filter_posterior, finish, prior_of,
+    CalibrateOptions, CalibrationReport, Checkpoint, Method, Run, TraceRecord, filter_posterior,
+    finish, open_filter, prior_of,
 };
 use crate::data::{DataQuality, DataTable, Policy};
 use crate::error::{Error, Result};
@@ -101,31 +101,35 @@ impl Stream {
 
 /// Follows `path` (`-`: standard input) with an online estimator, calling `on_record` with the
 /// estimate about once per second of data, until standard input ends or a file has not grown
-/// for `idle_exit`. Rows that arrive out of order or repeat a time are counted and left out.
+/// for `idle_exit`. Rows that arrive out of order or repeat a time are counted and left out;
+/// gaps (intervals over five times the median) are counted over the whole stream.
+///
+/// `save` receives a [`Checkpoint`] every `options.checkpoint_every` seconds of data; with
+/// `options.resume` the filter continues from one, and the rows it had assimilated (the
+/// stream read again from its start: the same growing file, or a replay on stdin) are read
+/// but not assimilated again, so the result equals an uninterrupted run's.
 pub fn follow(
     model: &Arc<Model>,
     path: &str,
     options: &CalibrateOptions,
     idle_exit: Duration,
     mut on_record: impl FnMut(&TraceRecord) -> Result<()>,
+    mut save: impl FnMut(&Checkpoint) -> Result<()>,
 ) -> Result<CalibrationReport> {
     if options.method == Method::Batch {
         return Err(Error::State(
             "following a stream needs an online method: enkf, ukf or pf".into(),
         ));
     }
-    let prior = prior_of(model, options)?;
-    let mut filter: Box<dyn Estimator> = match options.method {
-        Method::Ukf => Box::new(UnscentedKalmanFilter::new(model, &prior, options.seed)?),
-        method => {
-            let thetas = draw_prior(model, &prior, options.members.max(2), options.seed);
-            if method == Method::EnKF {
-                Box::new(EnsembleKalmanFilter::new(model, &thetas, options.seed)?)
-            } else {
-                Box::new(ParticleFilter::new(model, &thetas, options.seed)?)
-            }
+    let label = if path == "-" { "<stdin>" } else { path };
+    let prior = match &options.resume {
+        Some(cp) => {
+            cp.check(model, options, &[label.to_string()])?;
+            cp.prior.clone()
         }
+        None => prior_of(model, options)?,
     };
+    let (mut filter, (_, resumed_rows)) = open_filter(model, options, &prior)?;
     let mut stream = Stream::open(path)?;
     let mut all = DataTable {
         source: stream.label.clone(),
@@ -138,7 +142,10 @@ pub fn follow(
     let start = Instant::now();
     let mut last_growth = Instant::now();
     let mut next_record = 0.0;
-    let mut processed = 0usize;
+    let mut next_save = f64::NEG_INFINITY;
+    let every = options.checkpoint_every.max(1e-9);
+    // Rows a resumed filter has already assimilated (the stream is read again from its start).
+    let mut processed = resumed_rows;
     loop {
         let lines = stream.lines()?;
         let chunk = if lines.is_empty() {
@@ -179,8 +186,23 @@ pub fn follow(
                         })?;
                         next_record = run.times[i] + 1.0;
                     }
+                    if next_save == f64::NEG_INFINITY {
+                        next_save = run.times[i] + every;
+                    } else if run.times[i] >= next_save {
+                        save(&Checkpoint {
+                            model: model.name.clone(),
+                            method: options.method.name().to_string(),
+                            runs: vec![label.to_string()],
+                            seed: options.seed,
+                            prior: prior.clone(),
+                            position: (0, i + 1),
+                            filter: Some(filter.checkpoint()),
+                            batch: None,
+                        })?;
+                        next_save = run.times[i] + every;
+                    }
                 }
-                processed = run.times.len();
+                processed = processed.max(run.times.len());
             }
             None if stream.ended => break,
             None if last_growth.elapsed() >= idle_exit => break,
@@ -195,6 +217,7 @@ pub fn follow(
             "no measurement arrived",
         ));
     }
+    all.count_gaps();
     let run = Run::from_table(model, &all)?;
     let (summaries, correlation) = filter_posterior(filter.as_ref(), &prior);
     let members = filter.samples().0.len();

@@ -112,8 +112,7 @@ impl std::fmt::Debug for Checkpoint {
 }
 
 impl Checkpoint {
-    fn check(&self, model: &Model, options: &CalibrateOptions, runs: &[Run]) -> Result<()> {
-        let sources: Vec<String> = runs.iter().map(|r| r.source.clone()).collect();
+    fn check(&self, model: &Model, options: &CalibrateOptions, sources: &[String]) -> Result<()> {
         if self.model != model.name
             || self.method != options.method.name()
             || self.runs != sources
@@ -371,6 +370,40 @@ fn check_noise(model: &Model, runs: &[Run]) -> Result<Vec<f64>> {
         .collect())
 }
 
+/// The data sources of `runs`, as a checkpoint records them.
+fn sources_of(runs: &[Run]) -> Vec<String> {
+    runs.iter().map(|r| r.source.clone()).collect()
+}
+
+/// The online estimator `options` ask for, new from `prior` or resumed from
+/// `options.resume`, with the (run, row) to continue from.
+pub(crate) fn open_filter(
+    model: &Arc<Model>,
+    options: &CalibrateOptions,
+    prior: &[(f64, f64)],
+) -> Result<(Box<dyn Estimator>, (usize, usize))> {
+    let resumed = options
+        .resume
+        .as_ref()
+        .and_then(|c| c.filter.as_ref().map(|f| (f, c.position)));
+    let seed = options.seed;
+    let thetas = || draw_prior(model, prior, options.members.max(2), seed);
+    let filter: Box<dyn Estimator> = match (options.method, resumed) {
+        (Method::Batch, _) => {
+            return Err(Error::State(
+                "batch calibration has no online estimator".into(),
+            ));
+        }
+        (Method::EnKF, None) => Box::new(EnsembleKalmanFilter::new(model, &thetas(), seed)?),
+        (Method::EnKF, Some((f, _))) => Box::new(EnsembleKalmanFilter::resume(model, f, seed)?),
+        (Method::Ukf, None) => Box::new(UnscentedKalmanFilter::new(model, prior, seed)?),
+        (Method::Ukf, Some((f, _))) => Box::new(UnscentedKalmanFilter::resume(model, f, seed)?),
+        (Method::ParticleFilter, None) => Box::new(ParticleFilter::new(model, &thetas(), seed)?),
+        (Method::ParticleFilter, Some((f, _))) => Box::new(ParticleFilter::resume(model, f, seed)?),
+    };
+    Ok((filter, resumed.map_or((0, 0), |(_, pos)| pos)))
+}
+
 /// Calibrates `model` on `runs`. `trace` receives progress records, `progress` the fraction
 /// done.
 pub fn calibrate(
@@ -407,7 +440,7 @@ pub fn calibrate_with_checkpoints(
     let sigma = check_noise(model, runs)?;
     let prior = match &options.resume {
         Some(cp) => {
-            cp.check(model, options, runs)?;
+            cp.check(model, options, &sources_of(runs))?;
             cp.prior.clone()
         }
         None => prior_of(model, options)?,
@@ -415,7 +448,7 @@ pub fn calibrate_with_checkpoints(
     let checkpoint = |position, filter, batch| Checkpoint {
         model: model.name.clone(),
         method: options.method.name().to_string(),
-        runs: runs.iter().map(|r| r.source.clone()).collect(),
+        runs: sources_of(runs),
         seed: options.seed,
         prior: prior.clone(),
         position,
@@ -502,28 +535,7 @@ pub fn calibrate_with_checkpoints(
         }
         Method::EnKF | Method::ParticleFilter | Method::Ukf => {
             let n = options.members.max(2);
-            let thetas = draw_prior(model, &prior, n, options.seed);
-            let resumed = options
-                .resume
-                .as_ref()
-                .and_then(|c| c.filter.as_ref().map(|f| (f, c.position)));
-            let mut filter: Box<dyn Estimator> = match (options.method, resumed) {
-                (Method::EnKF, None) => {
-                    Box::new(EnsembleKalmanFilter::new(model, &thetas, options.seed)?)
-                }
-                (Method::Ukf, None) => {
-                    Box::new(UnscentedKalmanFilter::new(model, &prior, options.seed)?)
-                }
-                (Method::Ukf, Some((f, _))) => {
-                    Box::new(UnscentedKalmanFilter::resume(model, f, options.seed)?)
-                }
-                (Method::EnKF, Some((f, _))) => {
-                    Box::new(EnsembleKalmanFilter::resume(model, f, options.seed)?)
-                }
-                (_, None) => Box::new(ParticleFilter::new(model, &thetas, options.seed)?),
-                (_, Some((f, _))) => Box::new(ParticleFilter::resume(model, f, options.seed)?),
-            };
-            let (first_run, first_row) = resumed.map_or((0, 0), |(_, pos)| pos);
+            let (mut filter, (first_run, first_row)) = open_filter(model, options, &prior)?;
             let mut done: f64 = runs[..first_run.min(runs.len())]
                 .iter()
                 .map(Run::end_time)
@@ -654,7 +666,7 @@ pub(crate) fn finish(
         model: model.name.clone(),
         method: method.name().to_string(),
         members,
-        runs: runs.iter().map(|r| r.source.clone()).collect(),
+        runs: sources_of(runs),
         parameters: paths.zip(summaries).collect(),
         correlation,
         residual_rmse,
