@@ -12,7 +12,7 @@ use machine_twin::calibrate::{
 };
 use machine_twin::data::{DataTable, InputSeries, Policy, TraceWriter};
 use machine_twin::simulate::{SimulateOptions, simulate as run_simulation};
-use machine_twin::thermal::{BackendChoice, choose};
+use machine_twin::thermal::{Backend, BackendChoice, choose};
 use machine_twin::validation::{self, Check, Status};
 use machine_twin::{Error, Model, Result};
 
@@ -62,6 +62,21 @@ pub enum BackendArg {
     Gpu,
     /// Choose.
     Auto,
+}
+
+/// The backend `arg` asks for, for `members` copies of `model`'s grids stepped together;
+/// says on stderr which it took and why (models with grids).
+fn resolve_backend(arg: BackendArg, model: &Model, members: usize) -> Result<Backend> {
+    let choice = match arg {
+        BackendArg::Cpu => BackendChoice::Cpu,
+        BackendArg::Gpu => BackendChoice::Gpu,
+        BackendArg::Auto => BackendChoice::Auto,
+    };
+    let (backend, why) = choose(choice, model.thermal.node_updates(members))?;
+    if !model.thermal.grids.is_empty() {
+        eprintln!("thermal grids on {why}");
+    }
+    Ok(backend)
 }
 
 pub(crate) fn progress_bar(len: u64) -> ProgressBar {
@@ -140,15 +155,7 @@ pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
         }
         None => None,
     };
-    let choice = match args.backend {
-        BackendArg::Cpu => BackendChoice::Cpu,
-        BackendArg::Gpu => BackendChoice::Gpu,
-        BackendArg::Auto => BackendChoice::Auto,
-    };
-    let (backend, why) = choose(choice, model.thermal.node_updates(1))?;
-    if !model.thermal.grids.is_empty() {
-        eprintln!("thermal grids on {why}");
-    }
+    let backend = resolve_backend(args.backend, &model, 1)?;
     let options = SimulateOptions {
         backend,
         duration: args.duration,
@@ -255,6 +262,12 @@ pub struct CalibrateArgs {
     /// enkf: ensemble Kalman filter; ukf: unscented Kalman filter; pf: particle filter.
     #[arg(long, value_enum, default_value_t = MethodArg::Batch)]
     method: MethodArg,
+    /// Where the filters' members step their thermal grids: cpu (each member its own), gpu
+    /// (all members' grids batched into one dispatch per grid), or auto (a hardware GPU when
+    /// the members' grids together are large enough to repay it). Batch calibration steps its
+    /// simulations on the CPU.
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    backend: BackendArg,
     /// Ensemble members of the filters.
     #[arg(long, default_value_t = 64)]
     members: usize,
@@ -456,6 +469,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
         checkpoint_every: args.checkpoint_every,
         resume: None,
         horizon: args.horizon,
+        backend: Backend::Cpu,
     };
     positive_seconds("--checkpoint-every", args.checkpoint_every)?;
     if args.members < 2 {
@@ -465,6 +479,11 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
             None,
             "expected at least 2 members",
         ));
+    }
+    if options.method != Method::Batch {
+        options.backend = resolve_backend(args.backend, &model, args.members)?;
+    } else if args.backend == BackendArg::Gpu {
+        eprintln!("--backend gpu: batch calibration steps its simulations on the CPU");
     }
     options.resume = args.resume.as_deref().map(read_checkpoint).transpose()?;
     if args.follow {

@@ -227,3 +227,72 @@ fn grid_energy_balance_closes() {
         "entered {entered} J, stored {stored} J, lost {lost} J: error {error}"
     );
 }
+
+/// Batched ensembles: the shipped spindle's housing grids of four members (different air
+/// convection and seat conductance) stepped in one stepper per grid, through a 3-second
+/// run-up. On the CPU the batch must match each member stepping alone to the explicit
+/// scheme's sub-step discretisation (0.01 K), and a batch on the GPU must match the batch on
+/// the CPU (1e-4 K, the kernels' stated parity).
+#[test]
+fn batched_ensemble_grids_match_members_stepping_alone_and_cpu_matches_gpu() {
+    use machine_twin::calibrate::{Ensemble, draw_prior};
+    use machine_twin::data::{DataTable, InputSeries, Policy};
+    use machine_twin::thermal::Backend;
+
+    let model = Arc::new(
+        Model::from_file(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../models/spindle.toml"
+        ))
+        .unwrap(),
+    );
+    let program = "time,spindle_speed\n0,0\n1,800\n3,800\n";
+    let table = DataTable::parse(program, "<program>", false, Policy::Strict).unwrap();
+    let inputs = InputSeries::from_table(&model, &table);
+    let prior: Vec<(f64, f64)> = model.parameters.iter().map(|p| (p.mean, p.std)).collect();
+    let thetas = draw_prior(&model, &prior, 4, 11);
+    let run = |backend: Option<Backend>| {
+        let mut ens = Ensemble::new(&model, &thetas, 5).unwrap();
+        if let Some(b) = &backend {
+            ens.set_backend(b).unwrap();
+            let took = ens.backend().unwrap();
+            assert!(took.ends_with("(batched)"), "{took}");
+        }
+        ens.advance_to(3.0, &inputs).unwrap();
+        ens.members()
+            .iter()
+            .map(|m| {
+                let th = m.thermal();
+                (th.nodes.clone(), th.grids[0].clone(), m.time())
+            })
+            .collect::<Vec<_>>()
+    };
+    let worst = |a: &[(Vec<f64>, Vec<f32>, f64)], b: &[(Vec<f64>, Vec<f32>, f64)]| {
+        let mut w: f64 = 0.0;
+        for (x, y) in a.iter().zip(b) {
+            assert_eq!(x.2, y.2, "members at the same time");
+            for (p, q) in x.0.iter().zip(&y.0) {
+                w = w.max((p - q).abs());
+            }
+            for (p, q) in x.1.iter().zip(&y.1) {
+                w = w.max(f64::from((p - q).abs()));
+            }
+        }
+        w
+    };
+    let alone = run(None);
+    let batched_cpu = run(Some(Backend::Cpu));
+    let heated = alone
+        .iter()
+        .map(|m| m.1.iter().fold(0.0f32, |a, v| a.max(*v)))
+        .fold(0.0, f32::max);
+    assert!(heated > 1e-4, "the run-up heats the housing: {heated} K");
+    let w = worst(&alone, &batched_cpu);
+    eprintln!("batched CPU vs members alone: worst {w:.3e} K");
+    assert!(w < 0.01, "{w}");
+    let Some(ctx) = gpu() else { return };
+    let batched_gpu = run(Some(Backend::Gpu(ctx)));
+    let w = worst(&batched_cpu, &batched_gpu);
+    eprintln!("batched GPU vs batched CPU: worst {w:.3e} K");
+    assert!(w < 1e-4, "{w}");
+}

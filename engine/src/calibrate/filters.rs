@@ -32,6 +32,13 @@ pub trait Estimator: Send {
     fn samples(&self) -> (Vec<Vec<f64>>, Vec<f64>);
     /// Everything needed to resume, serialisable.
     fn checkpoint(&self) -> FilterCheckpoint;
+    /// The members' twins, stepped in parallel.
+    fn ensemble_mut(&mut self) -> &mut Ensemble;
+    /// Steps the members' thermal grids on `backend`, batched across members
+    /// ([`Ensemble::set_backend`]).
+    fn set_backend(&mut self, backend: &crate::thermal::Backend) -> Result<()> {
+        self.ensemble_mut().set_backend(backend)
+    }
 }
 
 /// A filter's resumable state.
@@ -130,6 +137,10 @@ impl EnsembleKalmanFilter {
 impl Estimator for EnsembleKalmanFilter {
     fn name(&self) -> &'static str {
         "enkf"
+    }
+
+    fn ensemble_mut(&mut self) -> &mut Ensemble {
+        &mut self.ens
     }
 
     fn start_run(&mut self) -> Result<()> {
@@ -424,6 +435,10 @@ impl Estimator for ParticleFilter {
         "pf"
     }
 
+    fn ensemble_mut(&mut self) -> &mut Ensemble {
+        &mut self.ens
+    }
+
     fn start_run(&mut self) -> Result<()> {
         self.ens.restart()
     }
@@ -588,6 +603,10 @@ impl UnscentedKalmanFilter {
 impl Estimator for UnscentedKalmanFilter {
     fn name(&self) -> &'static str {
         "ukf"
+    }
+
+    fn ensemble_mut(&mut self) -> &mut Ensemble {
+        &mut self.ens
     }
 
     fn start_run(&mut self) -> Result<()> {

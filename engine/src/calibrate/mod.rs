@@ -77,6 +77,9 @@ pub struct CalibrateOptions {
     /// Forecast horizon in s after the last data point for wear, damage and RUL (models with
     /// wear elements, sections or events; default 10× the last run's duration).
     pub horizon: Option<f64>,
+    /// Where the filters' members step their thermal grids: on a GPU, all members' grids are
+    /// batched into one stepper per grid; on the CPU each member steps its own (the default).
+    pub backend: crate::thermal::Backend,
 }
 
 /// Everything needed to continue an interrupted calibration and end with the same result as
@@ -145,6 +148,7 @@ impl Default for CalibrateOptions {
             checkpoint_every: 60.0,
             resume: None,
             horizon: None,
+            backend: crate::thermal::Backend::Cpu,
         }
     }
 }
@@ -401,6 +405,10 @@ pub(crate) fn open_filter(
         (Method::ParticleFilter, None) => Box::new(ParticleFilter::new(model, &thetas(), seed)?),
         (Method::ParticleFilter, Some((f, _))) => Box::new(ParticleFilter::resume(model, f, seed)?),
     };
+    let mut filter = filter;
+    if matches!(options.backend, crate::thermal::Backend::Gpu(_)) {
+        filter.set_backend(&options.backend)?;
+    }
     Ok((filter, resumed.map_or((0, 0), |(_, pos)| pos)))
 }
 

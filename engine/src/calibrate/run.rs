@@ -130,7 +130,8 @@ impl Run {
     }
 }
 
-/// Steps `twin` until time `t` with its inputs from `inputs`; a thermal fault is an error.
+/// Steps `twin` until time `t` with its inputs from `inputs`; a thermal fault is an error. A
+/// twin whose grids an ensemble steps returns early at a thermal step that waits for them.
 /// Where the model enables `[solver.quasi_steady]` and the inputs hold over the next thermal
 /// interval, the twin may advance that whole interval at once ([`Twin::advance_held`]), so it
 /// may end up to one thermal interval past `t`: data rows closer together than the interval
@@ -157,7 +158,7 @@ pub fn drive_to(twin: &mut Twin, inputs: &InputSeries, t: f64, buf: &mut Vec<f64
     }
     let interval = twin.model().thermal.dt;
     let quasi = twin.model().quasi_steady.is_some();
-    while twin.time() + 0.5 * dt < t {
+    while twin.time() + 0.5 * dt < t && !twin.awaiting_grids() {
         let now = twin.time();
         inputs.values_at(now, buf);
         for (i, v) in buf.iter().enumerate() {

@@ -304,7 +304,7 @@ impl GpuStepper {
         let small_len = members.max(members * grid.observables.len());
         let staging = d.create_buffer(&wgpu::BufferDescriptor {
             label: Some("read back"),
-            size: (4 * cells.max(small_len).max(1)) as u64,
+            size: (4 * (cells * members).max(small_len).max(1)) as u64,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -495,6 +495,11 @@ impl GridStepper for GpuStepper {
         let (offset, _) = self.field_range(member);
         self.ctx
             .read_back(&self.fields[self.current], offset, &self.staging, out)
+    }
+
+    fn read_fields(&mut self, out: &mut [f32]) -> Result<()> {
+        self.ctx
+            .read_back(&self.fields[self.current], 0, &self.staging, out)
     }
 
     fn set_conditions(&mut self, member: usize, cond: &[f32]) {

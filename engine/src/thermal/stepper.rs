@@ -22,6 +22,15 @@ pub trait GridStepper: Send {
     fn write_field(&mut self, member: usize, field: &[f32]) -> Result<()>;
     /// Copies member `member`'s field into `out`.
     fn read_field(&mut self, member: usize, out: &mut [f32]) -> Result<()>;
+    /// Copies every member's field into `out` (member-major): one transfer where the stepper
+    /// lives on a device.
+    fn read_fields(&mut self, out: &mut [f32]) -> Result<()> {
+        let cells = self.grid().cells();
+        for (m, chunk) in out.chunks_mut(cells).enumerate() {
+            self.read_field(m, chunk)?;
+        }
+        Ok(())
+    }
     /// Sets member `member`'s conditions: per boundary `[fixed flag, h W/(m²·K), T K relative,
     /// q W/m²]`, then per source its power density in W/m³.
     fn set_conditions(&mut self, member: usize, cond: &[f32]);

@@ -99,6 +99,11 @@ pub struct Twin {
     integrated_steps: u64,
     substepped_seconds: f64,
     fault: Option<Error>,
+    /// Whether an owner steps this twin's grids (see [`Twin::detach_grids`]).
+    grids_detached: bool,
+    /// With detached grids: a thermal step waits for them; the step count after which sensors
+    /// are due once it completes.
+    awaiting_grids: Option<u64>,
 }
 
 impl Twin {
@@ -156,6 +161,8 @@ impl Twin {
             integrated_steps: 0,
             substepped_seconds: 0.0,
             fault: None,
+            grids_detached: false,
+            awaiting_grids: None,
             model,
             params,
             state,
@@ -268,6 +275,7 @@ impl Twin {
             )));
         }
         self.state = state.clone();
+        self.awaiting_grids = None;
         for (i, p) in self.model.parameters.iter().enumerate() {
             self.params.values[i] = self.state.tunables.get(p.target);
         }
@@ -321,11 +329,14 @@ impl Twin {
         if !self.model.thermal.is_empty() {
             self.accumulate_heat();
             let every = self.model.thermal.steps_per_update;
-            if self.fault.is_none()
-                && self.state.steps.is_multiple_of(every)
-                && let Err(e) = self.step_thermal()
-            {
-                self.fault = Some(e);
+            if self.fault.is_none() && self.state.steps.is_multiple_of(every) {
+                if self.grids_detached {
+                    self.begin_detached_thermal(self.state.steps.saturating_sub(1));
+                    return false;
+                }
+                if let Err(e) = self.step_thermal() {
+                    self.fault = Some(e);
+                }
             }
         }
         self.sample_sensors()

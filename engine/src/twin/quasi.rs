@@ -86,6 +86,10 @@ impl Twin {
         self.state.steps = before + every;
         self.substepped_seconds += every as f64 * dt;
         self.state.time = self.state.steps as f64 * dt;
+        if self.grids_detached {
+            self.begin_detached_thermal(before);
+            return false;
+        }
         if let Err(e) = self.step_thermal() {
             self.fault = Some(e);
         }

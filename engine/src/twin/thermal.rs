@@ -96,7 +96,6 @@ pub(crate) struct ThermalRuntime {
     ambient: Vec<f64>,
     far: Vec<f64>,
     cond: Vec<Vec<f32>>,
-    inflow: [f64; 1],
     /// Grid node updates so far (nodes × sub-steps).
     node_updates: u64,
 }
@@ -124,7 +123,6 @@ impl ThermalRuntime {
                 .iter()
                 .map(|g| vec![0.0; g.condition_len()])
                 .collect(),
-            inflow: [0.0],
             node_updates: 0,
         })
     }
@@ -153,6 +151,27 @@ impl Twin {
 
     /// Advances the network and the grids by `dt_thermal` with the averaged losses.
     pub(super) fn step_thermal(&mut self) -> Result<()> {
+        self.prepare_thermal();
+        let dt = self.model.thermal.dt;
+        for g in 0..self.thermal.steppers.len() {
+            let rt = &mut self.thermal;
+            let st = &mut self.state.thermal;
+            let stepper = &mut rt.steppers[g];
+            stepper.set_conditions(0, &rt.cond[g]);
+            let mut inflow = [0.0];
+            let substeps = stepper.advance(dt, &mut inflow)?;
+            stepper.read_field(0, &mut st.grids[g])?;
+            stepper.observe(&mut st.observations[g])?;
+            self.absorb_grid_step(g, substeps, inflow[0]);
+        }
+        self.finish_thermal();
+        Ok(())
+    }
+
+    /// The first half of a thermal step: the pending losses become powers, the network
+    /// advances, and each grid's conditions (boundaries, then source power densities) are laid
+    /// out in the runtime's `cond`, ready for a stepper.
+    fn prepare_thermal(&mut self) {
         let model = std::sync::Arc::clone(&self.model);
         let th = &model.thermal;
         let dt = th.dt;
@@ -216,21 +235,76 @@ impl Twin {
             for (s, (_, volume)) in grid.sources.iter().enumerate() {
                 cond[base + s] = (rt.grid_power[g][s] / volume) as f32;
             }
-            let stepper = &mut rt.steppers[g];
-            stepper.set_conditions(0, cond);
-            rt.inflow[0] = 0.0;
-            let substeps = stepper.advance(dt, &mut rt.inflow)?;
-            rt.node_updates += (substeps * grid.cells()) as u64;
-            st.energy.lost -= rt.inflow[0];
-            stepper.read_field(0, &mut st.grids[g])?;
-            stepper.observe(&mut st.observations[g])?;
         }
-        for (j, joint) in model.joints.iter().enumerate() {
+    }
+
+    /// Books grid `g`'s step: `substeps` explicit sub-steps and `inflow` J in through its
+    /// convection and flux faces (its field and observables are already in the state).
+    fn absorb_grid_step(&mut self, g: usize, substeps: usize, inflow: f64) {
+        let cells = self.model.thermal.grids[g].cells();
+        self.thermal.node_updates += (substeps * cells) as u64;
+        self.state.thermal.energy.lost -= inflow;
+    }
+
+    /// The last part of a thermal step: temperatures feed back into viscous friction.
+    fn finish_thermal(&mut self) {
+        let st = &mut self.state.thermal;
+        for (j, joint) in self.model.joints.iter().enumerate() {
             if let Some((node, beta, reference)) = joint.viscous_temperature {
                 st.viscous_factor[j] = (-beta * (st.nodes[node] - reference)).exp();
             }
         }
-        Ok(())
+    }
+
+    /// A thermal step of a twin whose grids are stepped elsewhere (an ensemble stepping all
+    /// members' grids in one batch, see [`Twin::detach_grids`]): the first half now, the rest
+    /// in [`Twin::complete_grid_step`]. Until then the twin does not step.
+    pub(super) fn begin_detached_thermal(&mut self, sample_since: u64) {
+        self.prepare_thermal();
+        self.awaiting_grids = Some(sample_since);
+    }
+
+    /// From now on this twin's grids are stepped by its owner (an ensemble), in one batch with
+    /// other twins': each thermal step stops after its first half until the owner calls
+    /// [`Twin::complete_grid_step`].
+    pub fn detach_grids(&mut self) {
+        self.grids_detached = true;
+    }
+
+    /// Whether a thermal step waits for its grids to be stepped by the owner.
+    pub fn awaiting_grids(&self) -> bool {
+        self.awaiting_grids.is_some()
+    }
+
+    /// The conditions of grid `g` for the thermal step that waits (per boundary
+    /// `[fixed flag, h W/(m²·K), T K relative, q W/m²]`, then per source W/m³).
+    pub fn grid_conditions(&self, g: usize) -> &[f32] {
+        &self.thermal.cond[g]
+    }
+
+    /// Grid `g`'s field (K above its initial temperature), for the owner to upload before and
+    /// write back after a batched step.
+    pub fn grid_field_mut(&mut self, g: usize) -> &mut [f32] {
+        &mut self.state.thermal.grids[g]
+    }
+
+    /// Grid `g`'s observables, for the owner to write back after a batched step.
+    pub fn grid_observations_mut(&mut self, g: usize) -> &mut [f64] {
+        &mut self.state.thermal.observations[g]
+    }
+
+    /// Completes the thermal step that waits, once the owner has stepped every grid
+    /// (`steps[g]` = (sub-steps, inflow J) of grid `g`) and written back fields and
+    /// observables; then samples the sensors that were due.
+    pub fn complete_grid_step(&mut self, steps: &[(usize, f64)]) {
+        let Some(before) = self.awaiting_grids.take() else {
+            return;
+        };
+        for (g, &(substeps, inflow)) in steps.iter().enumerate() {
+            self.absorb_grid_step(g, substeps, inflow);
+        }
+        self.finish_thermal();
+        self.sample_since(before);
     }
 
     /// Moves the grids to `backend` (the fields carry over).
