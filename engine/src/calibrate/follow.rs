@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     CalibrateOptions, CalibrationReport, Checkpoint, Method, Run, TraceRecord, filter_posterior,
-    finish, open_filter, prior_of,
+    finish, open_filter,
 };
 use crate::data::{DataQuality, DataTable, Policy};
 use crate::error::{Error, Result};
@@ -122,13 +122,8 @@ pub fn follow(
         ));
     }
     let label = if path == "-" { "<stdin>" } else { path };
-    let prior = match &options.resume {
-        Some(cp) => {
-            cp.check(model, options, &[label.to_string()])?;
-            cp.prior.clone()
-        }
-        None => prior_of(model, options)?,
-    };
+    let sources = [label.to_string()];
+    let prior = Checkpoint::prior_in_force(model, options, &sources)?;
     let (mut filter, (_, resumed_rows)) = open_filter(model, options, &prior)?;
     let mut stream = Stream::open(path)?;
     let mut all = DataTable {
@@ -189,16 +184,15 @@ pub fn follow(
                     if next_save == f64::NEG_INFINITY {
                         next_save = run.times[i] + every;
                     } else if run.times[i] >= next_save {
-                        save(&Checkpoint {
-                            model: model.name.clone(),
-                            method: options.method.name().to_string(),
-                            runs: vec![label.to_string()],
-                            seed: options.seed,
-                            prior: prior.clone(),
-                            position: (0, i + 1),
-                            filter: Some(filter.checkpoint()),
-                            batch: None,
-                        })?;
+                        save(&Checkpoint::new(
+                            model,
+                            options,
+                            &sources,
+                            &prior,
+                            (0, i + 1),
+                            Some(filter.checkpoint()),
+                            None,
+                        ))?;
                         next_save = run.times[i] + every;
                     }
                 }

@@ -115,6 +115,45 @@ impl std::fmt::Debug for Checkpoint {
 }
 
 impl Checkpoint {
+    /// A checkpoint of a calibration of `model` with `options` on the data `sources` under
+    /// `prior`, to continue at `position` with the filter's or the batch's state.
+    fn new(
+        model: &Model,
+        options: &CalibrateOptions,
+        sources: &[String],
+        prior: &[(f64, f64)],
+        position: (usize, usize),
+        filter: Option<FilterCheckpoint>,
+        batch: Option<Vec<batch::BatchIteration>>,
+    ) -> Self {
+        Self {
+            model: model.name.clone(),
+            method: options.method.name().to_string(),
+            runs: sources.to_vec(),
+            seed: options.seed,
+            prior: prior.to_vec(),
+            position,
+            filter,
+            batch,
+        }
+    }
+
+    /// The prior of a calibration: the resumed checkpoint's (after checking that it belongs
+    /// to this model, method, seed and data), else the one `options` give.
+    fn prior_in_force(
+        model: &Model,
+        options: &CalibrateOptions,
+        sources: &[String],
+    ) -> Result<Vec<(f64, f64)>> {
+        match &options.resume {
+            Some(cp) => {
+                cp.check(model, options, sources)?;
+                Ok(cp.prior.clone())
+            }
+            None => prior_of(model, options),
+        }
+    }
+
     fn check(&self, model: &Model, options: &CalibrateOptions, sources: &[String]) -> Result<()> {
         if self.model != model.name
             || self.method != options.method.name()
@@ -446,22 +485,10 @@ pub fn calibrate_with_checkpoints(
         ));
     }
     let sigma = check_noise(model, runs)?;
-    let prior = match &options.resume {
-        Some(cp) => {
-            cp.check(model, options, &sources_of(runs))?;
-            cp.prior.clone()
-        }
-        None => prior_of(model, options)?,
-    };
-    let checkpoint = |position, filter, batch| Checkpoint {
-        model: model.name.clone(),
-        method: options.method.name().to_string(),
-        runs: sources_of(runs),
-        seed: options.seed,
-        prior: prior.clone(),
-        position,
-        filter,
-        batch,
+    let sources = sources_of(runs);
+    let prior = Checkpoint::prior_in_force(model, options, &sources)?;
+    let checkpoint = |position, filter, batch| {
+        Checkpoint::new(model, options, &sources, &prior, position, filter, batch)
     };
     let paths: Vec<String> = model.parameters.iter().map(|p| p.path.clone()).collect();
     let start = Instant::now();
