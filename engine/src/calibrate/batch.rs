@@ -70,19 +70,46 @@ pub struct BatchResult {
     pub converged: bool,
     /// Measurement residuals used.
     pub measurements: usize,
+    /// Weighted residuals `(z − h(θ))/σ` at the start (measurements only, in run and row
+    /// order), where this call simulated the start (not on resuming).
+    pub initial_residuals: Option<Vec<f64>>,
+    /// Weighted residuals at the posterior mode (measurements only).
+    pub final_residuals: Vec<f64>,
+    /// The last run's wear of every element and damage of every section at its end, at the
+    /// posterior mode (see [`Evaluation::outputs`]).
+    pub outputs: Vec<f64>,
+    /// Their derivatives by the parameters (rows: outputs, columns: parameters), from the
+    /// final Jacobian's simulations.
+    pub output_jacobian: DMatrix<f64>,
 }
 
-/// Residuals of all runs for `theta` (measurements, then the prior).
-fn residuals(
+/// What one simulation of all runs at one `θ` gives.
+#[derive(Debug, Clone)]
+struct Evaluation {
+    /// Residuals: measurements (run and row order), then the prior.
+    r: Vec<f64>,
+    /// The last run's wear of every element, then the damage of every section, at its end.
+    outputs: Vec<f64>,
+}
+
+/// A point with its residuals and its Jacobian.
+struct Linearised {
+    at: Evaluation,
+    jacobian: DMatrix<f64>,
+    output_jacobian: DMatrix<f64>,
+}
+
+/// Simulates all runs at `theta`.
+fn evaluate(
     model: &Arc<Model>,
     runs: &[Run],
     sigma: &[f64],
     prior: &[(f64, f64)],
     theta: &[f64],
-) -> Result<Vec<f64>> {
-    let parts: Vec<Vec<f64>> = runs
+) -> Result<Evaluation> {
+    let parts: Vec<(Vec<f64>, Vec<f64>)> = runs
         .par_iter()
-        .map(|run| -> Result<Vec<f64>> {
+        .map(|run| -> Result<(Vec<f64>, Vec<f64>)> {
             let mut twin = twin_with(model, theta, 0)?;
             let mut buf = Vec::new();
             let mut r = Vec::new();
@@ -94,12 +121,17 @@ fn residuals(
                     }
                 }
             }
-            Ok(r)
+            let outputs = (0..model.wear.len())
+                .map(|e| twin.wear(e))
+                .chain((0..model.sections.len()).map(|s| twin.damage(s)))
+                .collect();
+            Ok((r, outputs))
         })
         .collect::<Result<_>>()?;
-    let mut r: Vec<f64> = parts.into_iter().flatten().collect();
+    let outputs = parts.last().map(|p| p.1.clone()).unwrap_or_default();
+    let mut r: Vec<f64> = parts.into_iter().flat_map(|p| p.0).collect();
     r.extend(theta.iter().zip(prior).map(|(x, (m, s))| (x - m) / s));
-    Ok(r)
+    Ok(Evaluation { r, outputs })
 }
 
 fn cost(r: &[f64]) -> f64 {
@@ -108,6 +140,12 @@ fn cost(r: &[f64]) -> f64 {
 
 /// Calibrates `model`'s declared parameters on `runs`, starting from `start`. `progress` gets
 /// each iteration.
+///
+/// Each iteration simulates its first trial point together with the Jacobian there (all
+/// `p + 2` simulations at once): a Levenberg–Marquardt step is usually accepted at its first
+/// trial, and then the Jacobian the next iteration needs is already done, at the cost of idle
+/// cores only. A rejected first trial costs its columns; later trials of the iteration are
+/// single simulations, and the Jacobian follows the one accepted.
 pub fn calibrate(
     model: &Arc<Model>,
     runs: &[Run],
@@ -143,9 +181,13 @@ pub fn calibrate(
         lambda = last.lambda;
         history = done.clone();
     }
-    let mut r = residuals(model, runs, sigma, prior, &theta)?;
-    let measurements = r.len() - p;
-    let mut c = cost(&r);
+    let linearise = |theta: &[f64], at| linearise(model, runs, sigma, prior, &bounds, theta, at);
+    let mut here = linearise(&theta, None)?;
+    let measurements = here.at.r.len() - p;
+    let initial_residuals = history
+        .is_empty()
+        .then(|| here.at.r[..measurements].to_vec());
+    let mut c = cost(&here.at.r);
     if history.is_empty() {
         history.push(BatchIteration {
             iteration: 0,
@@ -156,12 +198,11 @@ pub fn calibrate(
         progress(&history[0]);
     }
     let mut converged = false;
-    let mut jacobian = forward_jacobian(model, runs, sigma, prior, &bounds, &theta, &r)?;
     let first = history.len();
     for iteration in first..=options.max_iterations {
-        let rv = DVector::from_column_slice(&r);
-        let jtj = jacobian.transpose() * &jacobian;
-        let g = jacobian.transpose() * rv;
+        let rv = DVector::from_column_slice(&here.at.r);
+        let jtj = here.jacobian.transpose() * &here.jacobian;
+        let g = here.jacobian.transpose() * rv;
         // Converged when the Gauss–Newton step is a small fraction of the posterior standard
         // deviation in every parameter that is not held at a bound.
         if let Some(inv) = jtj.clone().try_inverse() {
@@ -176,8 +217,8 @@ pub fn calibrate(
                 break;
             }
         }
-        let mut accepted = false;
-        for _ in 0..12 {
+        let mut next = None;
+        for attempt in 0..12 {
             let mut a = jtj.clone();
             for k in 0..p {
                 a[(k, k)] += lambda * jtj[(k, k)].max(1e-12);
@@ -189,17 +230,28 @@ pub fn calibrate(
             let trial: Vec<f64> = (0..p)
                 .map(|k| (theta[k] + delta[k]).clamp(bounds[k].0, bounds[k].1))
                 .collect();
-            let rt = residuals(model, runs, sigma, prior, &trial)?;
-            let ct = cost(&rt);
+            let (at, linear) = if attempt == 0 {
+                let l = linearise(&trial, None)?;
+                (l.at.clone(), Some(l))
+            } else {
+                (evaluate(model, runs, sigma, prior, &trial)?, None)
+            };
+            let ct = cost(&at.r);
             if ct < c {
-                theta = trial;
-                r = rt;
-                c = ct;
                 lambda = (lambda / 3.0).max(1e-9);
-                accepted = true;
+                next = Some((trial, at, linear));
                 break;
             }
             lambda *= 4.0;
+        }
+        let accepted = next.is_some();
+        if let Some((trial, at, linear)) = next {
+            here = match linear {
+                Some(l) => l,
+                None => linearise(&trial, Some(at))?,
+            };
+            theta = trial;
+            c = cost(&here.at.r);
         }
         history.push(BatchIteration {
             iteration,
@@ -213,14 +265,14 @@ pub fn calibrate(
             converged = true;
             break;
         }
-        jacobian = forward_jacobian(model, runs, sigma, prior, &bounds, &theta, &r)?;
     }
     // Where the data scatter about the optimum more than their declared noise explains (the
     // model misses something, e.g. unit-to-unit variation between runs), the measurement rows
     // are weighted down by the reduced χ² so that the intervals widen with the misfit.
-    let n = r.len() - p;
+    let n = measurements;
+    let r = &here.at.r;
     let chi2 = r[..n].iter().map(|x| x * x).sum::<f64>() / n.saturating_sub(p).max(1) as f64;
-    let mut weighted = jacobian.clone();
+    let mut weighted = here.jacobian.clone();
     if chi2 > 1.0 {
         for i in 0..n {
             weighted.row_mut(i).scale_mut(chi2.sqrt().recip());
@@ -236,40 +288,29 @@ pub fn calibrate(
         history,
         converged,
         measurements,
+        initial_residuals,
+        final_residuals: here.at.r[..n].to_vec(),
+        outputs: here.at.outputs,
+        output_jacobian: here.output_jacobian,
     })
 }
 
-/// Forward-difference Jacobian of the residuals at `theta` (residuals `r`), every column
-/// simulated at once; a step that would leave the upper bound goes backwards.
-///
-/// rapier steps in f32, so any change of a parameter that touches the dynamics flips roundings
-/// and adds a small chaotic perturbation to the fast mechanical signals, independent of the
-/// step size (about 3e-4 A of spindle motor current). A Jacobian taken at face value would read
-/// that perturbation as information. One more simulation, with every parameter moved by a
-/// amount that moves its f32 inputs but not the physics (1e-4 of the step), measures this
-/// floor per sensor; a sensor's block of a column whose change
-/// does not stand clearly above the floor (`NOISE_MARGIN` times its RMS) is set to zero.
-/// The columns are differences from that simulation, not from the residuals `r`: its rounding
-/// is independent of the one in `r`, whereas differences from `r` would carry `r`'s own
-/// rounding into every column and bias `Jᵀr`, and with it each step, along the columns.
-fn forward_jacobian(
-    model: &Arc<Model>,
-    runs: &[Run],
-    sigma: &[f64],
-    prior: &[(f64, f64)],
-    bounds: &[(f64, f64)],
-    theta: &[f64],
-    r: &[f64],
-) -> Result<DMatrix<f64>> {
-    let p = theta.len();
-    let steps: Vec<f64> = (0..p)
+/// The forward-difference steps at `theta`: a step that would leave the upper bound goes
+/// backwards.
+fn steps(prior: &[(f64, f64)], bounds: &[(f64, f64)], theta: &[f64]) -> Vec<f64> {
+    (0..theta.len())
         .map(|j| {
             let d = FD_STEP * prior[j].1.max(1e-12);
             if theta[j] + d > bounds[j].1 { -d } else { d }
         })
-        .collect();
-    let columns: Vec<Vec<f64>> = (0..=p)
-        .into_par_iter()
+        .collect()
+}
+
+/// The simulations a Jacobian at `theta` needs: one per column, then the rounding floor (see
+/// [`jacobian`]).
+fn column_points(steps: &[f64], bounds: &[(f64, f64)], theta: &[f64]) -> Vec<Vec<f64>> {
+    let p = theta.len();
+    (0..=p)
         .map(|j| {
             let mut th = theta.to_vec();
             if j < p {
@@ -279,9 +320,66 @@ fn forward_jacobian(
                     *x = (*x + 1e-4 * steps[k]).clamp(bounds[k].0, bounds[k].1);
                 }
             }
-            residuals(model, runs, sigma, prior, &th)
+            th
         })
+        .collect()
+}
+
+/// The Jacobian at `theta`, whose evaluation `at` is given or simulated together with the
+/// columns.
+fn linearise(
+    model: &Arc<Model>,
+    runs: &[Run],
+    sigma: &[f64],
+    prior: &[(f64, f64)],
+    bounds: &[(f64, f64)],
+    theta: &[f64],
+    at: Option<Evaluation>,
+) -> Result<Linearised> {
+    let steps = steps(prior, bounds, theta);
+    let mut points = column_points(&steps, bounds, theta);
+    if at.is_none() {
+        points.push(theta.to_vec());
+    }
+    let mut evaluations: Vec<Evaluation> = points
+        .par_iter()
+        .map(|th| evaluate(model, runs, sigma, prior, th))
         .collect::<Result<_>>()?;
+    let at = match at {
+        Some(at) => at,
+        None => evaluations.pop().expect("theta itself"),
+    };
+    let (jacobian, output_jacobian) = jacobian(model, runs, &steps, &evaluations, &at);
+    Ok(Linearised {
+        at,
+        jacobian,
+        output_jacobian,
+    })
+}
+
+/// Forward-difference Jacobian of the residuals, and of the outputs, from the simulations of
+/// the columns (`columns[j]` moved by `steps[j]`; `columns[p]` the rounding floor) about the
+/// point `at`.
+///
+/// rapier steps in f32, so any change of a parameter that touches the dynamics flips roundings
+/// and adds a small chaotic perturbation to the fast mechanical signals, independent of the
+/// step size (about 3e-4 A of spindle motor current). A Jacobian taken at face value would read
+/// that perturbation as information. One more simulation, with every parameter moved by a
+/// amount that moves its f32 inputs but not the physics (1e-4 of the step), measures this
+/// floor per sensor; a sensor's block of a column whose change
+/// does not stand clearly above the floor (`NOISE_MARGIN` times its RMS) is set to zero.
+/// The columns are differences from that simulation, not from the residuals at `at`: its
+/// rounding is independent of the one in `at`, whereas differences from `at` would carry its
+/// own rounding into every column and bias `Jᵀr`, and with it each step, along the columns.
+fn jacobian(
+    model: &Model,
+    runs: &[Run],
+    steps: &[f64],
+    columns: &[Evaluation],
+    at: &Evaluation,
+) -> (DMatrix<f64>, DMatrix<f64>) {
+    let p = steps.len();
+    let r = &at.r;
     let labels = labels(model, runs, p);
     let blocks = model.sensors.len();
     let block_rms = |col: &[f64]| {
@@ -296,18 +394,37 @@ fn forward_jacobian(
             .map(|(s, n)| if n > 0 { (s / n as f64).sqrt() } else { 0.0 })
             .collect::<Vec<f64>>()
     };
-    let floor = block_rms(&columns[p]);
+    let floor = block_rms(&columns[p].r);
     let base = &columns[p];
-    let mut jac = DMatrix::from_fn(r.len(), p, |i, j| (columns[j][i] - base[i]) / steps[j]);
+    let mut jac = DMatrix::from_fn(r.len(), p, |i, j| (columns[j].r[i] - base.r[i]) / steps[j]);
     for j in 0..p {
-        let signal = block_rms(&columns[j]);
+        let signal = block_rms(&columns[j].r);
         for (i, l) in labels.iter().enumerate() {
             if *l < blocks && signal[*l] <= NOISE_MARGIN * floor[*l] {
                 jac[(i, j)] = 0.0;
             }
         }
     }
-    Ok(jac)
+    let outputs = DMatrix::from_fn(at.outputs.len(), p, |i, j| {
+        (columns[j].outputs[i] - base.outputs[i]) / steps[j]
+    });
+    (jac, outputs)
+}
+
+/// Per-sensor sums of squared residuals (in the sensors' units) and counts, from the weighted
+/// measurement residuals `r` of `runs` (as [`BatchResult::final_residuals`]).
+pub(super) fn sensor_sums(
+    model: &Model,
+    runs: &[Run],
+    sigma: &[f64],
+    r: &[f64],
+) -> super::ResidualSums {
+    let mut sums = vec![(0.0, 0usize); model.sensors.len()];
+    for (x, s) in r.iter().zip(labels(model, runs, 0)) {
+        sums[s].0 += (x * sigma[s]).powi(2);
+        sums[s].1 += 1;
+    }
+    sums
 }
 
 /// A column block must change this many times more than the rounding floor to count.

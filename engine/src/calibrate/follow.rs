@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{
-    CalibrateOptions, CalibrationReport, Checkpoint, Method, Run, TraceRecord, filter_posterior,
-    finish, open_filter,
+    CalibrateOptions, CalibrationReport, Checkpoint, Method, Run, TraceRecord, before_after,
+    filter_posterior, finish, open_filter,
 };
 use crate::data::{DataQuality, DataTable, Policy};
 use crate::error::{Error, Result};
@@ -215,17 +215,20 @@ pub fn follow(
     let run = Run::from_table(model, &all)?;
     let (summaries, correlation) = filter_posterior(filter.as_ref(), &prior);
     let members = filter.samples().0.len();
-    finish(
+    let runs = [run];
+    let sums = before_after(model, &runs, &prior, &summaries)?;
+    let mut report = finish(
         model,
-        &[run],
+        &runs,
         options.method,
-        &prior,
         summaries,
         correlation,
         (None, None),
         members,
-        start.elapsed().as_secs_f64(),
-    )
+        sums,
+    )?;
+    report.set_wall(start.elapsed().as_secs_f64());
+    Ok(report)
 }
 
 /// Appends `chunk`'s rows to `all`, leaving out (and counting) rows not later than the last.

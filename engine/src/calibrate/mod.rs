@@ -245,7 +245,7 @@ pub struct CalibrationReport {
     pub data_quality: IndexMap<String, DataQuality>,
     /// Seconds of data processed (summed over runs).
     pub sim_seconds: f64,
-    /// Wall-clock seconds of the calibration.
+    /// Wall-clock seconds of the whole job: calibration, residuals before and after, outlook.
     pub wall_seconds: f64,
     /// `sim_seconds / wall_seconds`.
     pub real_time_factor: f64,
@@ -263,6 +263,15 @@ pub struct CalibrationReport {
     /// operating conditions held.
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub rul: IndexMap<String, crate::prognosis::RulSummary>,
+}
+
+impl CalibrationReport {
+    /// Records the wall-clock time of the whole job (`wall` s: calibration, residuals and
+    /// outlook) and the real-time factor from it.
+    pub fn set_wall(&mut self, wall: f64) {
+        self.wall_seconds = wall;
+        self.real_time_factor = self.sim_seconds / wall.max(1e-12);
+    }
 }
 
 /// A record of the calibration's progress, for a trace file.
@@ -348,9 +357,11 @@ fn summarise(x: &[f64], w: &[f64], prior: (f64, f64)) -> ParameterSummary {
     }
 }
 
-/// Per-sensor residual RMSE of the model with parameters `theta` over `runs`:
-/// `(sum of squares, count)` per sensor.
-fn residual_sums(model: &Arc<Model>, runs: &[Run], theta: &[f64]) -> Result<Vec<(f64, usize)>> {
+/// Per sensor: the sum of squared residuals and their count.
+pub(crate) type ResidualSums = Vec<(f64, usize)>;
+
+/// Per-sensor residual sums of the model with parameters `theta` over `runs`.
+fn residual_sums(model: &Arc<Model>, runs: &[Run], theta: &[f64]) -> Result<ResidualSums> {
     let per_run: Vec<Vec<(f64, usize)>> = runs
         .par_iter()
         .map(|run| -> Result<Vec<(f64, usize)>> {
@@ -377,6 +388,23 @@ fn residual_sums(model: &Arc<Model>, runs: &[Run], theta: &[f64]) -> Result<Vec<
         }
     }
     Ok(total)
+}
+
+/// Per-sensor residual sums of `runs` at the prior means and at the posterior means, simulated
+/// side by side.
+pub(crate) fn before_after(
+    model: &Arc<Model>,
+    runs: &[Run],
+    prior: &[(f64, f64)],
+    summaries: &[ParameterSummary],
+) -> Result<(ResidualSums, ResidualSums)> {
+    let before: Vec<f64> = prior.iter().map(|p| p.0).collect();
+    let after: Vec<f64> = summaries.iter().map(|s| s.mean).collect();
+    let (b, a) = rayon::join(
+        || residual_sums(model, runs, &before),
+        || residual_sums(model, runs, &after),
+    );
+    Ok((b?, a?))
 }
 
 /// The noise-free predictions of every sensor at every row of `run`, with parameters `theta`
@@ -501,7 +529,9 @@ pub fn calibrate_with_checkpoints(
             std: paths.iter().cloned().zip(std.iter().copied()).collect(),
             cost,
         };
-    let (summaries, correlation, iterations, converged, members, samples) = match options.method {
+    let (summaries, correlation, iterations, converged, members, posterior, sums) = match options
+        .method
+    {
         Method::Batch => {
             let means: Vec<f64> = prior.iter().map(|p| p.0).collect();
             let opts = batch::BatchOptions {
@@ -562,13 +592,25 @@ pub fn calibrate_with_checkpoints(
                         .collect()
                 })
                 .collect();
+            // The residuals before and after are the first and last iterations' own.
+            let sums = |r: &[f64]| batch::sensor_sums(model, runs, &sigma, r);
+            let before = match &result.initial_residuals {
+                Some(r) => sums(r),
+                None => residual_sums(model, runs, &means)?,
+            };
+            let after = sums(&result.final_residuals);
             (
                 summaries,
                 corr,
                 Some(result.history.len() - 1),
                 Some(result.converged),
                 p + 1,
-                None,
+                outlook::Posterior::Linear {
+                    outputs: result.outputs,
+                    jacobian: result.output_jacobian,
+                    covariance: result.covariance,
+                },
+                (before, after),
             )
         }
         Method::EnKF | Method::ParticleFilter | Method::Ukf => {
@@ -613,23 +655,26 @@ pub fn calibrate_with_checkpoints(
                 Method::Ukf => 2 * (prior.len() + model.thermal.nodes.len()) + 1,
                 _ => n,
             };
-            (summaries, corr, None, None, members, Some(filter.samples()))
+            let sums = before_after(model, runs, &prior, &summaries)?;
+            let (x, w) = filter.samples();
+            let posterior = outlook::Posterior::Samples(x, w);
+            (summaries, corr, None, None, members, posterior, sums)
         }
     };
     let mut report = finish(
         model,
         runs,
         options.method,
-        &prior,
         summaries,
         correlation,
         (iterations, converged),
         members,
-        start.elapsed().as_secs_f64(),
+        sums,
     )?;
     if crate::prognosis::has_prognosis(model) {
-        outlook::attach(&mut report, model, runs, samples, options)?;
+        outlook::attach(&mut report, model, runs, posterior, options)?;
     }
+    report.set_wall(start.elapsed().as_secs_f64());
     progress(1.0);
     Ok(report)
 }
@@ -661,27 +706,21 @@ pub(crate) fn filter_posterior(
     (summaries, corr)
 }
 
-/// Assembles the report: residuals before and after, data quality, timing.
+/// Assembles the report: residuals before and after (per-sensor sums), data quality. The wall
+/// time is set by [`CalibrationReport::set_wall`] once the whole job is done.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn finish(
     model: &Arc<Model>,
     runs: &[Run],
     method: Method,
-    prior: &[(f64, f64)],
     summaries: Vec<ParameterSummary>,
     correlation: Vec<Vec<f64>>,
     (iterations, converged): (Option<usize>, Option<bool>),
     members: usize,
-    wall: f64,
+    (before, after): (ResidualSums, ResidualSums),
 ) -> Result<CalibrationReport> {
     let paths = model.parameters.iter().map(|p| p.path.clone());
     let total_time: f64 = runs.iter().map(Run::end_time).sum();
-    let before_theta: Vec<f64> = prior.iter().map(|p| p.0).collect();
-    let after_theta: Vec<f64> = summaries.iter().map(|s| s.mean).collect();
-    let (before, after) = (
-        residual_sums(model, runs, &before_theta)?,
-        residual_sums(model, runs, &after_theta)?,
-    );
     let residual_rmse = model
         .sensors
         .iter()
@@ -713,8 +752,8 @@ pub(crate) fn finish(
             .map(|r| (r.source.clone(), r.quality.clone()))
             .collect(),
         sim_seconds: total_time,
-        wall_seconds: wall,
-        real_time_factor: total_time / wall.max(1e-12),
+        wall_seconds: 0.0,
+        real_time_factor: 0.0,
         iterations,
         converged,
         wear: IndexMap::new(),

@@ -1,15 +1,23 @@
 //! The outlook of a calibration: wear, damage and remaining useful life from the posterior.
 //!
-//! The posterior samples are a filter's members with their weights (a particle filter's hold
-//! what a Gaussian cannot, such as the one-sided information "no spall yet" about a bearing's
-//! spall onset), or, after a batch calibration, draws from the reported Gaussian (means,
-//! standard deviations, correlation; truncated to the bounds). Each sample becomes a twin that
-//! replays the last run from the model's initial state, so that its wear and damage follow from
-//! its own parameters and the recorded operating conditions, and then goes on past the last
-//! data point with the last operating conditions held.
+//! After a filter, the posterior samples are its members with their weights (a particle
+//! filter's hold what a Gaussian cannot, such as the one-sided information "no spall yet"
+//! about a bearing's spall onset). Each sample becomes a twin that replays the last run from
+//! the model's initial state, so that its wear and damage follow from its own parameters and
+//! the recorded operating conditions, and then goes on past the last data point with the last
+//! operating conditions held.
+//!
+//! After a batch calibration, whose posterior is the Laplace approximation about the mode,
+//! wear and damage at the last data point are propagated the same way as the parameters'
+//! intervals: linearly, through the derivatives the final Jacobian's simulations already give
+//! (mean at the mode, variance `gᵀ C g`; bands at ±1.645 σ, floored at zero). Times to events
+//! are threshold crossings, far from linear in the parameters, so where the model declares
+//! events they come from draws of the Gaussian (truncated to the bounds), replayed and
+//! forecast as a filter's members are.
 
 use std::sync::Arc;
 
+use nalgebra::DMatrix;
 use rayon::prelude::*;
 
 use super::run::{Run, drive_to, twin_with};
@@ -21,6 +29,31 @@ use crate::twin::Twin;
 
 /// Output points of the forecast over the horizon (the resolution of event times).
 const OUTPUTS: f64 = 400.0;
+
+/// The posterior an outlook starts from.
+pub(crate) enum Posterior {
+    /// A filter's members (parameter vectors) and their weights.
+    Samples(Vec<Vec<f64>>, Vec<f64>),
+    /// A batch calibration's mode: the last run's `outputs` there (wear of every element, then
+    /// damage of every section), their `jacobian` by the parameters, and the parameters'
+    /// `covariance`.
+    Linear {
+        outputs: Vec<f64>,
+        jacobian: DMatrix<f64>,
+        covariance: DMatrix<f64>,
+    },
+}
+
+/// The band of a quantity with mean `m` and variance `var`, taken as Gaussian and floored at
+/// zero (wear and damage are not negative).
+fn gaussian_band(m: f64, var: f64) -> Band {
+    let sd = var.max(0.0).sqrt();
+    Band {
+        p05: (m - 1.644854 * sd).max(0.0),
+        p50: m,
+        p95: m + 1.644854 * sd,
+    }
+}
 
 /// Replays `run` on one twin per sample, in parallel.
 fn replay(model: &Arc<Model>, run: &Run, samples: &[Vec<f64>], seed: u64) -> Result<Vec<Twin>> {
@@ -48,39 +81,57 @@ fn band_of(twins: &[Twin], weights: &[f64], value: impl Fn(&Twin) -> f64) -> Ban
     crate::prognosis::band(&v)
 }
 
-/// Adds `wear`, `damage` and `rul` to `report` from the posterior: a filter's weighted
-/// `samples`, or draws from the report's Gaussian (see the module doc).
+/// Adds `wear`, `damage` and `rul` to `report` from the `posterior` (see the module doc).
 pub(crate) fn attach(
     report: &mut CalibrationReport,
     model: &Arc<Model>,
     runs: &[Run],
-    samples: Option<(Vec<Vec<f64>>, Vec<f64>)>,
+    posterior: Posterior,
     options: &CalibrateOptions,
 ) -> Result<()> {
     let Some(run) = runs.last() else {
         return Ok(());
     };
-    let (samples, weights) = samples.unwrap_or_else(|| {
-        let mean: Vec<f64> = report.parameters.values().map(|p| p.mean).collect();
-        let std: Vec<f64> = report.parameters.values().map(|p| p.std).collect();
-        let n = options.members.max(2);
-        let draws = draw_gaussian(model, &mean, &std, &report.correlation, n, options.seed);
-        (draws, vec![1.0 / n as f64; n])
-    });
-    let twins = replay(model, run, &samples, options.seed)?;
-    let weights = &weights;
-    report.wear = model
-        .wear
-        .iter()
-        .enumerate()
-        .map(|(e, w)| (w.name.clone(), band_of(&twins, weights, |t| t.wear(e))))
-        .collect();
-    report.damage = model
-        .sections
-        .iter()
-        .enumerate()
-        .map(|(s, x)| (x.name.clone(), band_of(&twins, weights, |t| t.damage(s))))
-        .collect();
+    let wear_names = model.wear.iter().map(|w| w.name.clone());
+    let section_names = model.sections.iter().map(|x| x.name.clone());
+    let (weights, twins) = match posterior {
+        Posterior::Linear {
+            outputs,
+            jacobian,
+            covariance,
+        } => {
+            let bands: Vec<Band> = (0..outputs.len())
+                .map(|i| {
+                    let g = jacobian.row(i);
+                    gaussian_band(outputs[i], (g * &covariance * g.transpose())[(0, 0)])
+                })
+                .collect();
+            let (wear, damage) = bands.split_at(model.wear.len());
+            report.wear = wear_names.zip(wear.iter().cloned()).collect();
+            report.damage = section_names.zip(damage.iter().cloned()).collect();
+            if model.events.is_empty() {
+                return Ok(());
+            }
+            let mean: Vec<f64> = report.parameters.values().map(|p| p.mean).collect();
+            let std: Vec<f64> = report.parameters.values().map(|p| p.std).collect();
+            let n = options.members.max(2);
+            let draws = draw_gaussian(model, &mean, &std, &report.correlation, n, options.seed);
+            let twins = replay(model, run, &draws, options.seed)?;
+            (vec![1.0 / n as f64; n], twins)
+        }
+        Posterior::Samples(samples, weights) => {
+            let twins = replay(model, run, &samples, options.seed)?;
+            report.wear = wear_names
+                .enumerate()
+                .map(|(e, name)| (name, band_of(&twins, &weights, |t| t.wear(e))))
+                .collect();
+            report.damage = section_names
+                .enumerate()
+                .map(|(s, name)| (name, band_of(&twins, &weights, |t| t.damage(s))))
+                .collect();
+            (weights, twins)
+        }
+    };
     if model.events.is_empty() {
         return Ok(());
     }
@@ -88,7 +139,7 @@ pub(crate) fn attach(
         .horizon
         .unwrap_or(10.0 * run.end_time())
         .max(model.dt_mech);
-    let members: Vec<(Twin, f64)> = twins.into_iter().zip(weights.iter().copied()).collect();
+    let members: Vec<(Twin, f64)> = twins.into_iter().zip(weights).collect();
     let outlook = forecast(members, None, horizon, horizon / OUTPUTS)?;
     report.rul = outlook.rul;
     Ok(())
