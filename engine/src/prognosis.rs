@@ -244,8 +244,16 @@ pub fn forecast(
 }
 
 /// Draws `n` parameter vectors from a Gaussian with the given means, standard deviations and
-/// correlation (identity when `correlation` is empty or not positive definite), truncated to
-/// the model's bounds. Seeded.
+/// correlation (identity when `correlation` is empty; independent when the covariance is not
+/// finite), truncated to the model's bounds. Seeded.
+///
+/// A calibration's correlation can be nearly singular (parameters the data tie together);
+/// where its Cholesky factor fails in rounding, the factor comes from its eigen-decomposition
+/// with negative eigenvalues set to zero, so the draws keep the correlation (they used to fall
+/// back to independent draws). Truncation rejects whole vectors outside the bounds and draws
+/// again, a truncated multivariate normal, instead of clamping each coordinate, which piled
+/// draws onto the bounds and broke the correlation there. A draw still outside after
+/// [`MAX_TRIES`] tries is clamped.
 pub fn draw_gaussian(
     model: &Model,
     mean: &[f64],
@@ -264,26 +272,53 @@ pub fn draw_gaussian(
             .unwrap_or(if a == b { 1.0 } else { 0.0 });
         r * std[a] * std[b]
     });
-    let chol = cov.clone().cholesky().map(|c| c.l()).unwrap_or_else(|| {
+    let diagonal = || {
         nalgebra::DMatrix::from_diagonal(&nalgebra::DVector::from_iterator(p, std.iter().copied()))
-    });
+    };
+    let factor = if cov.iter().all(|v| v.is_finite()) {
+        cov.clone().cholesky().map(|c| c.l()).unwrap_or_else(|| {
+            match cov.try_symmetric_eigen(f64::EPSILON, 1000) {
+                Some(eig) => {
+                    let roots = eig.eigenvalues.map(|v| v.max(0.0).sqrt());
+                    eig.eigenvectors * nalgebra::DMatrix::from_diagonal(&roots)
+                }
+                None => diagonal(),
+            }
+        })
+    } else {
+        diagonal()
+    };
+    let inside = |x: &[f64]| {
+        x.iter()
+            .zip(&model.parameters)
+            .all(|(v, q)| (q.lower..=q.upper).contains(v))
+    };
     let mut rng = Pcg64::seed_from_u64(seed);
+    let mut draw = || -> Vec<f64> {
+        let z =
+            nalgebra::DVector::from_iterator(p, (0..p).map(|_| StandardNormal.sample(&mut rng)));
+        let x = &factor * z;
+        (0..p).map(|j| mean[j] + x[j]).collect()
+    };
     (0..n)
         .map(|_| {
-            let z = nalgebra::DVector::from_iterator(
-                p,
-                (0..p).map(|_| StandardNormal.sample(&mut rng)),
-            );
-            let x = &chol * z;
-            (0..p)
-                .map(|j| {
-                    let par = &model.parameters[j];
-                    (mean[j] + x[j]).clamp(par.lower, par.upper)
-                })
+            let mut x = draw();
+            for _ in 1..MAX_TRIES {
+                if inside(&x) {
+                    return x;
+                }
+                x = draw();
+            }
+            x.iter()
+                .zip(&model.parameters)
+                .map(|(v, q)| v.clamp(q.lower, q.upper))
                 .collect()
         })
         .collect()
 }
+
+/// Tries per draw of [`draw_gaussian`] before it clamps to the bounds.
+pub const MAX_TRIES: usize = 1000;
 
 /// Whether `model` has anything a prognosis reports (wear, sections or events).
 pub fn has_prognosis(model: &Model) -> bool {

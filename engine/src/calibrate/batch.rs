@@ -143,9 +143,11 @@ fn cost(r: &[f64]) -> f64 {
 ///
 /// Each iteration simulates its first trial point together with the Jacobian there (all
 /// `p + 2` simulations at once): a Levenberg–Marquardt step is usually accepted at its first
-/// trial, and then the Jacobian the next iteration needs is already done, at the cost of idle
-/// cores only. A rejected first trial costs its columns; later trials of the iteration are
-/// single simulations, and the Jacobian follows the one accepted.
+/// trial, and then the Jacobian the next iteration needs is already done. With at least `p + 2`
+/// cores that costs nothing; on fewer it saves the round in which a lone trial left cores idle
+/// (on 2 cores and 4 parameters an iteration takes 3 rounds of simulations instead of 4). A
+/// rejected first trial costs its columns; later trials of the iteration are single
+/// simulations, and the Jacobian follows the one accepted.
 pub fn calibrate(
     model: &Arc<Model>,
     runs: &[Run],
@@ -431,7 +433,7 @@ pub(super) fn sensor_sums(
 const NOISE_MARGIN: f64 = 3.0;
 
 /// The sensor of each residual (measurements in run and row order, then `usize::MAX` for the
-/// prior residuals), matching [`residuals`].
+/// prior residuals), matching [`evaluate`].
 fn labels(model: &Model, runs: &[Run], p: usize) -> Vec<usize> {
     let mut l: Vec<usize> = runs
         .iter()
