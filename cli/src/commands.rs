@@ -268,7 +268,8 @@ pub struct CalibrateArgs {
     /// simulations on the CPU.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     backend: BackendArg,
-    /// Ensemble members of the filters.
+    /// Ensemble members of the filters; after a batch fit, the posterior draws replayed for the
+    /// RUL of a model with events.
     #[arg(long, default_value_t = 64)]
     members: usize,
     /// Seed of the prior draws and the filters.
