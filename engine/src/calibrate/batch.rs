@@ -85,9 +85,9 @@ pub struct BatchResult {
 
 /// What one simulation of all runs at one `θ` gives.
 #[derive(Debug, Clone)]
-struct Evaluation {
+pub(super) struct Evaluation {
     /// Residuals: measurements (run and row order), then the prior.
-    r: Vec<f64>,
+    pub(super) r: Vec<f64>,
     /// The last run's wear of every element, then the damage of every section, at its end.
     outputs: Vec<f64>,
 }
@@ -99,8 +99,23 @@ struct Linearised {
     output_jacobian: DMatrix<f64>,
 }
 
-/// Simulates all runs at `theta`.
-fn evaluate(
+/// A trial point of an iteration: its first comes with its Jacobian, later ones alone.
+enum Trial {
+    Linearised(Linearised),
+    Evaluated(Evaluation),
+}
+
+impl Trial {
+    fn residuals(&self) -> &[f64] {
+        match self {
+            Trial::Linearised(l) => &l.at.r,
+            Trial::Evaluated(e) => &e.r,
+        }
+    }
+}
+
+/// Simulates all runs at `theta`: residuals weighted by `sigma`, then one per `prior` entry.
+pub(super) fn evaluate(
     model: &Arc<Model>,
     runs: &[Run],
     sigma: &[f64],
@@ -232,25 +247,23 @@ pub fn calibrate(
             let trial: Vec<f64> = (0..p)
                 .map(|k| (theta[k] + delta[k]).clamp(bounds[k].0, bounds[k].1))
                 .collect();
-            let (at, linear) = if attempt == 0 {
-                let l = linearise(&trial, None)?;
-                (l.at.clone(), Some(l))
+            let outcome = if attempt == 0 {
+                Trial::Linearised(linearise(&trial, None)?)
             } else {
-                (evaluate(model, runs, sigma, prior, &trial)?, None)
+                Trial::Evaluated(evaluate(model, runs, sigma, prior, &trial)?)
             };
-            let ct = cost(&at.r);
-            if ct < c {
+            if cost(outcome.residuals()) < c {
                 lambda = (lambda / 3.0).max(1e-9);
-                next = Some((trial, at, linear));
+                next = Some((trial, outcome));
                 break;
             }
             lambda *= 4.0;
         }
         let accepted = next.is_some();
-        if let Some((trial, at, linear)) = next {
-            here = match linear {
-                Some(l) => l,
-                None => linearise(&trial, Some(at))?,
+        if let Some((trial, outcome)) = next {
+            here = match outcome {
+                Trial::Linearised(l) => l,
+                Trial::Evaluated(at) => linearise(&trial, Some(at))?,
             };
             theta = trial;
             c = cost(&here.at.r);

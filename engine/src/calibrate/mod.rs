@@ -19,7 +19,6 @@ use indexmap::IndexMap;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use rand_pcg::Pcg64;
-use rayon::prelude::*;
 use serde::Serialize;
 
 pub use ensemble::Ensemble;
@@ -362,32 +361,9 @@ pub(crate) type ResidualSums = Vec<(f64, usize)>;
 
 /// Per-sensor residual sums of the model with parameters `theta` over `runs`.
 fn residual_sums(model: &Arc<Model>, runs: &[Run], theta: &[f64]) -> Result<ResidualSums> {
-    let per_run: Vec<Vec<(f64, usize)>> = runs
-        .par_iter()
-        .map(|run| -> Result<Vec<(f64, usize)>> {
-            let mut twin = run::twin_with(model, theta, 0)?;
-            let mut buf = Vec::new();
-            let mut acc = vec![(0.0, 0usize); model.sensors.len()];
-            for (t, z) in run.times.iter().zip(&run.z) {
-                run::drive_to(&mut twin, &run.inputs, *t, &mut buf)?;
-                for (s, v) in z.iter().enumerate() {
-                    if let Some(v) = v {
-                        acc[s].0 += (v - twin.predict(s)).powi(2);
-                        acc[s].1 += 1;
-                    }
-                }
-            }
-            Ok(acc)
-        })
-        .collect::<Result<_>>()?;
-    let mut total = vec![(0.0, 0usize); model.sensors.len()];
-    for acc in per_run {
-        for (t, a) in total.iter_mut().zip(acc) {
-            t.0 += a.0;
-            t.1 += a.1;
-        }
-    }
-    Ok(total)
+    let unweighted = vec![1.0; model.sensors.len()];
+    let e = batch::evaluate(model, runs, &unweighted, &[], theta)?;
+    Ok(batch::sensor_sums(model, runs, &unweighted, &e.r))
 }
 
 /// Per-sensor residual sums of `runs` at the prior means and at the posterior means, simulated
