@@ -20,7 +20,7 @@ fn step(c: &mut Criterion) {
         if let Some(i) = model.input_index("table_position") {
             twin.set_input(i, 0.1);
         }
-        twin.advance_to(0.5);
+        twin.advance_to(0.5).unwrap();
         let snapshot = twin.state().clone();
         group.bench_function(name, |b| {
             b.iter_batched_ref(
@@ -31,7 +31,7 @@ fn step(c: &mut Criterion) {
                 },
                 |t| {
                     for _ in 0..STEPS {
-                        black_box(t.step());
+                        black_box(t.step().unwrap());
                     }
                 },
                 BatchSize::LargeInput,

@@ -31,7 +31,7 @@ fn main() -> machine_twin::Result<()> {
 
     for twin in &mut twins {
         twin.set_input(speed, 1256.6); // 12,000 rpm, in rad/s
-        twin.advance_to(3.0);
+        twin.advance_to(3.0)?;
         println!(
             "viscous friction {:.0e} N·m·s/rad → motor current {:.3} A at t = {:.1} s",
             twin.get("joint.spindle.friction.viscous")?,
@@ -45,7 +45,7 @@ fn main() -> machine_twin::Result<()> {
     let mut fork = Twin::new(Arc::clone(&model), 0);
     fork.restore(&snapshot)?;
     fork.set_input(speed, 0.0); // this future brakes to a stop
-    fork.advance_to(4.0);
+    fork.advance_to(4.0)?;
     let (force, moment) = fork.joint_reaction(model.joint_index("spindle").expect("joint"));
     println!(
         "fork braking at t = {:.1} s: speed {:.1} rad/s, bearing reaction {:.1} N, moment {:.2} N·m",

@@ -12,7 +12,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::model::{Model, interpolate};
+use crate::model::Model;
+use crate::source::interpolate;
 
 /// How a reader treats unusable values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -53,9 +53,27 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// A state or checkpoint does not fit the model it is restored into.
+    /// A state or checkpoint does not fit the model, method or data it is used with, or is
+    /// not a valid state at all.
     #[error("state: {0}")]
     State(String),
+    /// A request that cannot be carried out as asked (no data, no parameters to calibrate, a
+    /// prior of the wrong length, an offline method for a stream): what was asked and what is
+    /// expected.
+    #[error("{0}")]
+    Usage(String),
+    /// A numerical method failed on these data: a covariance lost positive definiteness, or
+    /// the parameters are not identifiable.
+    #[error("numerical: {0}")]
+    Numerical(String),
+    /// A result could not be written: serialising a report, drawing a plot.
+    #[error("{file}: cannot write: {message}")]
+    Output {
+        /// The file (or stream) written to.
+        file: String,
+        /// What failed.
+        message: String,
+    },
     /// No GPU adapter, or a GPU operation failed.
     #[error("gpu: {0}")]
     Gpu(String),
@@ -76,6 +94,14 @@ impl Error {
                 field: field.into(),
             },
             message: message.into(),
+        }
+    }
+
+    /// An `Output` error for `file`.
+    pub fn output(file: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Error::Output {
+            file: file.into(),
+            message: message.to_string(),
         }
     }
 

@@ -35,7 +35,7 @@
 //!     rate = 100.0
 //! "#, "<doc>").unwrap();
 //! let mut twin = Twin::new(model, 42);
-//! twin.advance_to(1.0);
+//! twin.advance_to(1.0).unwrap();
 //! let speed = twin.readings()[0].value;
 //! assert!((speed - 100.0 * (-0.01f64 / 0.05).exp()).abs() < 0.1);
 //! ```
@@ -46,9 +46,9 @@ pub mod data;
 pub mod error;
 pub mod fatigue;
 pub mod model;
-pub mod params;
 pub mod prognosis;
 pub mod simulate;
+pub mod source;
 pub mod thermal;
 pub mod twin;
 pub mod validation;
@@ -56,5 +56,5 @@ pub mod wear;
 
 pub use error::{Error, Result};
 pub use model::Model;
-pub use params::Params;
+pub use model::params::Params;
 pub use twin::{Reading, State, Twin};

@@ -91,9 +91,10 @@ fn crossed(model: &Model, e: usize, value: f64) -> bool {
 }
 
 /// Runs one member from its current time `t0` over `times` (s after `t0`), with the inputs
-/// of `schedule` (times relative to `t0`; held beyond its ends) or, where it does not drive an
-/// input, the member's own values. Event times are interpolated between outputs.
-fn run_member(mut twin: Twin, schedule: Option<&InputSeries>, times: &[f64]) -> Track {
+/// of `schedule` (times relative to `t0`; held beyond its ends; each output interval at the
+/// schedule's value in its middle) or, where it does not drive an input, the member's own
+/// values. Event times are interpolated between outputs.
+fn run_member(mut twin: Twin, schedule: Option<&InputSeries>, times: &[f64]) -> Result<Track> {
     let model = Arc::clone(twin.model());
     let t0 = twin.time();
     let ne = model.events.len();
@@ -115,7 +116,7 @@ fn run_member(mut twin: Twin, schedule: Option<&InputSeries>, times: &[f64]) -> 
                     twin.set_input(i, *v);
                 }
             }
-            twin.advance_to(t0 + t);
+            twin.advance_to(t0 + t)?;
         }
         let now = snapshot(&twin);
         for (e, ev) in model.events.iter().enumerate() {
@@ -133,7 +134,7 @@ fn run_member(mut twin: Twin, schedule: Option<&InputSeries>, times: &[f64]) -> 
         last = now;
         prev_t = t;
     }
-    Track { values, events }
+    Ok(Track { values, events })
 }
 
 /// Weighted quantile of `x` (weights `w` summing to 1); `None` entries count as beyond every
@@ -173,7 +174,7 @@ pub fn forecast(
     every: f64,
 ) -> Result<Prognosis> {
     let Some(model) = members.first().map(|(t, _)| Arc::clone(t.model())) else {
-        return Err(crate::Error::State(
+        return Err(crate::Error::Usage(
             "a forecast needs at least one member".into(),
         ));
     };
@@ -185,7 +186,7 @@ pub fn forecast(
     let tracks: Vec<Track> = members
         .into_par_iter()
         .map(|(twin, _)| run_member(twin, schedule, &times))
-        .collect();
+        .collect::<Result<_>>()?;
     let column = |k: usize, i: usize| -> Vec<(Option<f64>, f64)> {
         tracks
             .iter()

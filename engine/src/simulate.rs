@@ -10,7 +10,7 @@ use crate::data::InputSeries;
 use crate::error::Result;
 use crate::model::Model;
 use crate::thermal::Backend;
-use crate::twin::Twin;
+use crate::twin::{Rules, Twin};
 
 /// What to simulate.
 #[derive(Debug, Clone, Default)]
@@ -165,59 +165,49 @@ pub fn simulate(
         rows += 1;
     }
     let start = Instant::now();
-    let interval = model.thermal.dt;
-    let quasi = model.quasi_steady.is_some() && !options.exact;
+    let rules = if options.exact {
+        Rules::EXACT
+    } else {
+        Rules::TRACE
+    };
     let end = steps as f64 * dt;
     let mut k = 0;
-    while twin.time() + 0.5 * dt < end {
-        let now = twin.time();
-        let held = match &options.inputs {
-            Some(series) => {
-                series.values_at(now, &mut inputs);
-                for (i, v) in inputs.iter().enumerate() {
-                    twin.set_input(i, *v);
+    twin.drive(
+        options.inputs.as_ref(),
+        end,
+        rules,
+        &mut |twin: &Twin, sampled: bool| {
+            if sampled {
+                if let Some(series) = &options.inputs {
+                    series.values_at(twin.time(), &mut inputs);
                 }
-                quasi && series.constant_over(now, (now + interval).min(end))
-            }
-            None => quasi,
-        };
-        let sampled = if held {
-            twin.advance_held(end)
-        } else {
-            twin.step()
-        };
-        if let Some(e) = twin.take_fault() {
-            return Err(e);
-        }
-        if sampled {
-            if let Some(series) = &options.inputs {
-                series.values_at(twin.time(), &mut inputs);
-            }
-            for (slot, u) in values.iter_mut().zip(&inputs) {
-                *slot = Some(*u);
-            }
-            for (i, r) in twin.readings().iter().enumerate() {
-                values[ni + i] = r.fresh.then_some(r.value);
-                if r.fresh {
-                    let s = &mut stats[i];
-                    *s = (
-                        s.0 + 1,
-                        s.1 + r.value,
-                        s.2.min(r.value),
-                        s.3.max(r.value),
-                        r.value,
-                    );
+                for (slot, u) in values.iter_mut().zip(&inputs) {
+                    *slot = Some(*u);
                 }
+                for (i, r) in twin.readings().iter().enumerate() {
+                    values[ni + i] = r.fresh.then_some(r.value);
+                    if r.fresh {
+                        let s = &mut stats[i];
+                        *s = (
+                            s.0 + 1,
+                            s.1 + r.value,
+                            s.2.min(r.value),
+                            s.3.max(r.value),
+                            r.value,
+                        );
+                    }
+                }
+                row(twin.time(), &values)?;
+                rows += 1;
             }
-            row(twin.time(), &values)?;
-            rows += 1;
-        }
-        let done = (twin.time() / dt).round() as u64;
-        if done / progress_every > k {
-            k = done / progress_every;
-            progress(twin.time() / end);
-        }
-    }
+            let done = (twin.time() / dt).round() as u64;
+            if done / progress_every > k {
+                k = done / progress_every;
+                progress(twin.time() / end);
+            }
+            Ok(())
+        },
+    )?;
     let wall = start.elapsed().as_secs_f64();
     let sim = steps as f64 * dt;
     let thermal = (!model.thermal.is_empty()).then(|| {

@@ -192,9 +192,8 @@ fn gpu_and_cpu_twins_agree_through_the_engine() {
     gpu.set_backend(&machine_twin::thermal::Backend::Gpu(ctx))
         .unwrap();
     assert!(gpu.backend().unwrap().starts_with("gpu"));
-    cpu.advance_to(20.0);
-    gpu.advance_to(20.0);
-    assert!(gpu.take_fault().is_none());
+    cpu.advance_to(20.0).unwrap();
+    gpu.advance_to(20.0).unwrap();
     for (a, b) in cpu.readings().iter().zip(gpu.readings()) {
         let tol = 1e-4 * a.value.abs().max(1.0);
         assert!(
@@ -218,7 +217,7 @@ fn grid_energy_balance_closes() {
     );
     let model = Model::from_toml(&src, "<balance>").unwrap();
     let mut twin = Twin::new(model, 1);
-    twin.advance_to(600.0);
+    twin.advance_to(600.0).unwrap();
     let (entered, stored, lost) = twin.energy_balance();
     assert!(entered > 1e4);
     let error = (entered - stored - lost).abs() / entered;
@@ -235,9 +234,10 @@ fn grid_energy_balance_closes() {
 /// the CPU (1e-4 K, the kernels' stated parity).
 #[test]
 fn batched_ensemble_grids_match_members_stepping_alone_and_cpu_matches_gpu() {
-    use machine_twin::calibrate::{Ensemble, draw_prior};
+    use machine_twin::calibrate::draw_prior;
     use machine_twin::data::{DataTable, InputSeries, Policy};
     use machine_twin::thermal::Backend;
+    use machine_twin::twin::Ensemble;
 
     let model = Arc::new(
         Model::from_file(concat!(
@@ -258,7 +258,7 @@ fn batched_ensemble_grids_match_members_stepping_alone_and_cpu_matches_gpu() {
             let took = ens.backend().unwrap();
             assert!(took.ends_with("(batched)"), "{took}");
         }
-        ens.advance_to(3.0, &inputs).unwrap();
+        ens.drive_to(3.0, &inputs).unwrap();
         ens.members()
             .iter()
             .map(|m| {

@@ -15,7 +15,7 @@ fn spindle() -> Arc<Model> {
 fn trace(twin: &mut Twin, steps: usize) -> Vec<u64> {
     let mut out = Vec::new();
     for _ in 0..steps {
-        if twin.step() {
+        if twin.step().unwrap() {
             out.extend(
                 twin.readings()
                     .iter()
@@ -87,8 +87,8 @@ fn instances_of_one_model_keep_their_own_parameters() {
     let mut lossy = Twin::with_params(m.clone(), params, 0).unwrap();
     let mut nominal = Twin::new(m.clone(), 0);
     for _ in 0..2000 {
-        lossy.step();
-        nominal.step();
+        lossy.step().unwrap();
+        nominal.step().unwrap();
     }
     assert_eq!(lossy.get("joint.spindle.friction.viscous").unwrap(), 5e-4);
     assert_eq!(nominal.get("joint.spindle.friction.viscous").unwrap(), 1e-4);
@@ -101,7 +101,7 @@ fn instances_of_one_model_keep_their_own_parameters() {
 fn speed_drive_tracks_its_setpoint() {
     let m = spindle();
     let mut twin = Twin::new(m.clone(), 0);
-    twin.advance_to(2.0);
+    twin.advance_to(2.0).unwrap();
     let j = m.joint_index("spindle").unwrap();
     assert!(
         (twin.joint_velocity(j) - 1047.2).abs() < 0.5,
@@ -133,7 +133,7 @@ fn accelerometer_reads_minus_gravity_at_rest() {
     )
     .unwrap();
     let mut twin = Twin::new(m, 0);
-    twin.advance_to(0.1);
+    twin.advance_to(0.1).unwrap();
     // A resting accelerometer measures the support force per mass: +g upwards.
     assert!(
         (twin.readings()[0].value - 9.81).abs() < 1e-3,
@@ -151,14 +151,14 @@ fn bearings_share_the_rotor_weight_and_the_cutting_force_by_statics() {
     );
     let mut twin = Twin::new(m.clone(), 0);
     twin.set_input(m.input_index("spindle_speed").unwrap(), 0.0);
-    twin.advance_to(0.5);
+    twin.advance_to(0.5).unwrap();
     // Rotor centre of mass midway between the bearings (x = -0.15 between 0 and -0.3 m): half each.
     let half_weight = 0.5 * m.bodies[0].mass * 9.81;
     assert!((twin.readings()[front].expected - half_weight).abs() < 1e-3 * half_weight);
     assert!((twin.readings()[rear].expected - half_weight).abs() < 1e-3 * half_weight);
     // A 400 N radial cutting force 0.1 m beyond the front bearing: levers 0.4/0.3 and 0.1/0.3.
     twin.set_input(m.input_index("cutting_force").unwrap(), 400.0);
-    twin.advance_to(1.0);
+    twin.advance_to(1.0).unwrap();
     let w = 0.5 * m.bodies[0].mass * 9.81;
     let front_expected = (w * w + (400.0f64 * 0.4 / 0.3).powi(2)).sqrt();
     let rear_expected = (w * w + (400.0f64 * 0.1 / 0.3).powi(2)).sqrt();
@@ -198,13 +198,13 @@ kp = 0.1
     )
     .unwrap();
     let mut twin = Twin::new(model.clone(), 0);
-    twin.advance_to(0.1);
+    twin.advance_to(0.1).unwrap();
     let json = twin.state().to_json().unwrap();
     let state = machine_twin::State::from_json(&json).unwrap();
     assert!(state.tunables.drive[0][3].is_infinite());
     let mut other = Twin::new(model, 0);
     other.restore(&state).unwrap();
-    twin.advance_to(0.2);
-    other.advance_to(0.2);
+    twin.advance_to(0.2).unwrap();
+    other.advance_to(0.2).unwrap();
     assert_eq!(twin.joint_velocity(0), other.joint_velocity(0));
 }

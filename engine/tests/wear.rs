@@ -107,9 +107,9 @@ fn a_worn_tool_cuts_harder() {
     let model = shipped("face_mill");
     let torque_at = |vb: f64| {
         let mut twin = Twin::new(Arc::clone(&model), 0);
-        twin.step_to(1.0);
+        twin.step_to(1.0).unwrap();
         twin.set_wear_state(0, vb);
-        twin.step_to(2.0);
+        twin.step_to(2.0).unwrap();
         twin.drive_torque(0)
     };
     let (new, worn) = (torque_at(0.0), torque_at(0.4e-3));
@@ -126,7 +126,7 @@ fn guides_and_nut_wear_while_the_table_moves() {
     let mut twin = Twin::new(Arc::clone(&model), 0);
     let i = model.input_index("table_position").unwrap();
     twin.set_input(i, 0.2);
-    twin.step_to(2.0);
+    twin.step_to(2.0).unwrap();
     assert!(
         twin.wear(0) > 0.0 && twin.wear(1) > 0.0,
         "guides and nut wear while moving"
@@ -137,12 +137,12 @@ fn guides_and_nut_wear_while_the_table_moves() {
 fn slow_integrator_restarts_exactly_from_a_checkpoint() {
     let model = shipped("bearing_rig");
     let mut a = Twin::new(Arc::clone(&model), 3);
-    a.advance_to(3600.0);
+    a.advance_to(3600.0).unwrap();
     let saved = State::from_json(&a.state().to_json().unwrap()).unwrap();
-    a.advance_to(7200.0);
+    a.advance_to(7200.0).unwrap();
     let mut b = Twin::new(Arc::clone(&model), 99);
     b.restore(&saved).unwrap();
-    b.advance_to(7200.0);
+    b.advance_to(7200.0).unwrap();
     assert_eq!(a.wear(0).to_bits(), b.wear(0).to_bits());
     assert_eq!(a.readings(), b.readings());
 }
@@ -189,9 +189,9 @@ fn rotating_section_counts_one_cycle_per_revolution() {
     let mut twin = Twin::new(Arc::clone(&model), 0);
     twin.set_input(model.input_index("cutting_force").unwrap(), 400.0);
     twin.set_input(model.input_index("cutting_torque").unwrap(), 30.0);
-    twin.step_to(5.0);
+    twin.step_to(5.0).unwrap();
     let (d0, a0) = (twin.damage(0), twin.joint_position(0));
-    twin.step_to(10.0);
+    twin.step_to(10.0).unwrap();
     let revolutions = (twin.joint_position(0) - a0) / std::f64::consts::TAU;
     let (f, m) = twin.joint_reaction(0);
     let section = &model.sections[0];
@@ -236,7 +236,7 @@ fn screw_section_carries_the_drives_thrust_and_torque() {
     while twin.time() < 4.0 {
         let forth = (twin.time().floor() as i64) % 2 == 0;
         twin.set_input(x, if forth { 0.1 } else { 0.0 });
-        twin.step();
+        twin.step().unwrap();
         let motor = twin.drive_torque(0);
         let stress = section.geometry.stress(motor * ratio, motor, 0.0, 0.0);
         rebuilt.push(stress.signed_von_mises(0.0), &section.curve);

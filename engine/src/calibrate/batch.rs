@@ -13,9 +13,10 @@ use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::run::{Run, drive_to, twin_with};
+use super::run::Run;
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::twin::Twin;
 
 /// Forward-difference step as a fraction of each parameter's prior standard deviation.
 ///
@@ -125,11 +126,10 @@ pub(super) fn evaluate(
     let parts: Vec<(Vec<f64>, Vec<f64>)> = runs
         .par_iter()
         .map(|run| -> Result<(Vec<f64>, Vec<f64>)> {
-            let mut twin = twin_with(model, theta, 0)?;
-            let mut buf = Vec::new();
+            let mut twin = Twin::with_theta(model, theta, 0)?;
             let mut r = Vec::new();
             for (t, z) in run.times.iter().zip(&run.z) {
-                drive_to(&mut twin, &run.inputs, *t, &mut buf)?;
+                twin.drive_to(&run.inputs, *t)?;
                 for (s, v) in z.iter().enumerate() {
                     if let Some(v) = v {
                         r.push((v - twin.predict(s)) / sigma[s]);
@@ -295,7 +295,9 @@ pub fn calibrate(
     }
     let jtj = weighted.transpose() * &weighted;
     let covariance = jtj.clone().try_inverse().ok_or_else(|| {
-        Error::State("the parameters are not identifiable from these data (singular JᵀJ)".into())
+        Error::Numerical(
+            "the parameters are not identifiable from these data (singular JᵀJ)".into(),
+        )
     })?;
     Ok(BatchResult {
         theta,

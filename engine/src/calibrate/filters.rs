@@ -12,10 +12,10 @@ use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use super::ensemble::Ensemble;
 use crate::data::InputSeries;
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::twin::Ensemble;
 use crate::twin::State;
 
 /// An online estimator: `estimate(t, u, z)` advances the estimate to time `t` under inputs `u`
@@ -60,7 +60,7 @@ fn advance_and_measure(
     u: &InputSeries,
     z: &[Option<f64>],
 ) -> Result<Vec<(usize, f64)>> {
-    ens.advance_to(t, u)?;
+    ens.drive_to(t, u)?;
     Ok(z.iter()
         .enumerate()
         .filter_map(|(s, v)| v.map(|v| (s, v)))
@@ -86,7 +86,7 @@ fn write_back(model: &Model, ens: &mut Ensemble, m: usize, x: &[f64]) -> Result<
         .map(|(par, v)| v.clamp(par.lower, par.upper))
         .collect();
     let twin = &mut ens.members_mut()[m];
-    twin.set_params(&crate::params::Params { values: theta })?;
+    twin.set_params(&crate::model::params::Params { values: theta })?;
     for (n, v) in x[p..].iter().enumerate() {
         twin.set_node_temperature(n, *v);
     }
@@ -95,11 +95,11 @@ fn write_back(model: &Model, ens: &mut Ensemble, m: usize, x: &[f64]) -> Result<
 
 fn augmented(ens: &Ensemble) -> DMatrix<f64> {
     let members = ens.members();
-    let p = members[0].params().values.len();
+    let p = members[0].model().parameters.len();
     let q = members[0].thermal().nodes.len();
     DMatrix::from_fn(members.len(), p + q, |i, j| {
         if j < p {
-            members[i].params().values[j]
+            members[i].param(j)
         } else {
             members[i].thermal().nodes[j - p]
         }
@@ -172,7 +172,7 @@ impl Estimator for EnsembleKalmanFilter {
             chh[(k, k)] += s * s;
         }
         let chol = chh.cholesky().ok_or_else(|| {
-            Error::State("the innovation covariance is not positive definite".into())
+            Error::Numerical("the innovation covariance is not positive definite".into())
         })?;
         let gain = cxh * chol.inverse();
         for i in 0..n {
@@ -195,7 +195,7 @@ impl Estimator for EnsembleKalmanFilter {
             self.ens
                 .members()
                 .iter()
-                .map(|m| m.params().values.clone())
+                .map(|m| m.params().values)
                 .collect(),
             vec![1.0 / n as f64; n],
         )
@@ -476,7 +476,7 @@ impl Estimator for ParticleFilter {
             self.ens
                 .members()
                 .iter()
-                .map(|m| m.params().values.clone())
+                .map(|m| m.params().values)
                 .collect(),
             self.weights(),
         )
@@ -517,7 +517,7 @@ impl UnscentedKalmanFilter {
         for k in prior.len()..d {
             cov[(k, k)] = 1e-4;
         }
-        let theta = crate::params::Params::prior_mean(model).values;
+        let theta = crate::model::params::Params::prior_mean(model).values;
         let mut f = Self {
             model: Arc::clone(model),
             ens: Ensemble::new(model, &vec![theta; 2 * d + 1], seed)?,
@@ -579,7 +579,7 @@ impl UnscentedKalmanFilter {
                 jitter * 10.0
             };
             if !jitter.is_finite() {
-                return Err(Error::State(
+                return Err(Error::Numerical(
                     "the UKF covariance lost positive definiteness".into(),
                 ));
             }
@@ -652,7 +652,7 @@ impl Estimator for UnscentedKalmanFilter {
             .clone()
             .cholesky()
             .ok_or_else(|| {
-                Error::State("the UKF innovation covariance is not positive definite".into())
+                Error::Numerical("the UKF innovation covariance is not positive definite".into())
             })?
             .inverse();
         let gain = &pxy * inv;

@@ -6,7 +6,6 @@
 //! Jacobian); the filters for streams and for states that drift.
 
 pub mod batch;
-pub mod ensemble;
 pub mod filters;
 pub mod follow;
 mod outlook;
@@ -21,7 +20,6 @@ use rand_distr::{Distribution, StandardNormal};
 use rand_pcg::Pcg64;
 use serde::Serialize;
 
-pub use ensemble::Ensemble;
 pub use filters::{
     EnsembleKalmanFilter, Estimator, FilterCheckpoint, ParticleFilter, UnscentedKalmanFilter,
 };
@@ -386,12 +384,11 @@ pub(crate) fn before_after(
 /// The noise-free predictions of every sensor at every row of `run`, with parameters `theta`
 /// (the calibrated twin's view of the data, for plots and residual checks).
 pub fn predictions(model: &Arc<Model>, run: &Run, theta: &[f64]) -> Result<Vec<Vec<f64>>> {
-    let mut twin = run::twin_with(model, theta, 0)?;
-    let mut buf = Vec::new();
+    let mut twin = crate::twin::Twin::with_theta(model, theta, 0)?;
     run.times
         .iter()
         .map(|t| {
-            run::drive_to(&mut twin, &run.inputs, *t, &mut buf)?;
+            twin.drive_to(&run.inputs, *t)?;
             Ok((0..model.sensors.len()).map(|s| twin.predict(s)).collect())
         })
         .collect()

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 
-use super::run::{Run, drive_to, twin_with};
+use super::run::Run;
 use super::{CalibrateOptions, CalibrationReport};
 use crate::error::Result;
 use crate::model::Model;
@@ -61,10 +61,9 @@ fn replay(model: &Arc<Model>, run: &Run, samples: &[Vec<f64>], seed: u64) -> Res
         .par_iter()
         .enumerate()
         .map(|(i, theta)| {
-            let mut twin = twin_with(model, theta, seed.wrapping_add(i as u64))?;
-            let mut buf = Vec::new();
+            let mut twin = Twin::with_theta(model, theta, seed.wrapping_add(i as u64))?;
             for &t in &run.times {
-                drive_to(&mut twin, &run.inputs, t, &mut buf)?;
+                twin.drive_to(&run.inputs, t)?;
             }
             Ok(twin)
         })

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use crate::data::{DataQuality, DataTable, InputSeries, Policy};
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::twin::Twin;
 
 /// One recorded run of the machine.
 #[derive(Debug, Clone)]
@@ -128,69 +127,4 @@ impl Run {
     pub fn end_time(&self) -> f64 {
         self.times.last().copied().unwrap_or(0.0)
     }
-}
-
-/// Steps `twin` until time `t` with its inputs from `inputs`; a thermal fault is an error. A
-/// twin whose grids an ensemble steps returns early at a thermal step that waits for them.
-/// Where the model enables `[solver.quasi_steady]` and the inputs hold over the next thermal
-/// interval, the twin may advance that whole interval at once ([`Twin::advance_held`]), so it
-/// may end up to one thermal interval past `t`: data rows closer together than the interval
-/// are then compared with the twin at the interval's end (its mechanics settled, its
-/// temperatures at most one interval ahead; the validation case `quasi_steady_spindle` bounds
-/// the effect).
-///
-/// Where the model enables `[solver.cycle_averaged]` and the gap is longer than its `after`,
-/// the gap is bridged by the slow integrator with the inputs held at their value in the middle
-/// of the gap (for one row per run, as in tool-wear records, that is the run's conditions).
-pub fn drive_to(twin: &mut Twin, inputs: &InputSeries, t: f64, buf: &mut Vec<f64>) -> Result<()> {
-    let dt = twin.model().dt_mech;
-    buf.clear();
-    buf.extend_from_slice(twin.inputs());
-    if let Some(ca) = twin.model().cycle_averaged
-        && t - twin.time() > ca.after
-    {
-        inputs.values_at(0.5 * (twin.time() + t), buf);
-        for (i, v) in buf.iter().enumerate() {
-            twin.set_input(i, *v);
-        }
-        twin.advance_cycle_averaged(t);
-        return twin.take_fault().map_or(Ok(()), Err);
-    }
-    let interval = twin.model().thermal.dt;
-    let quasi = twin.model().quasi_steady.is_some();
-    while twin.time() + 0.5 * dt < t && !twin.awaiting_grids() {
-        let now = twin.time();
-        inputs.values_at(now, buf);
-        for (i, v) in buf.iter().enumerate() {
-            twin.set_input(i, *v);
-        }
-        if quasi && inputs.constant_over(now, now + interval) {
-            twin.advance_held(now + interval);
-        } else {
-            twin.step();
-        }
-    }
-    twin.take_fault().map_or(Ok(()), Err)
-}
-
-/// The measurement noise standard deviation of every sensor of `model` (from the twin's
-/// values in force); sensors declared noise-free get `floor`.
-pub fn noise_std(twin: &Twin, floor: f64) -> Vec<f64> {
-    twin.state()
-        .tunables
-        .noise_std
-        .iter()
-        .map(|s| if *s > 0.0 { *s } else { floor })
-        .collect()
-}
-
-/// A fresh twin of `model` with parameter values `theta`.
-pub fn twin_with(model: &Arc<Model>, theta: &[f64], seed: u64) -> Result<Twin> {
-    Twin::with_params(
-        Arc::clone(model),
-        crate::params::Params {
-            values: theta.to_vec(),
-        },
-        seed,
-    )
 }

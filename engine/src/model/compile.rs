@@ -2,13 +2,14 @@
 
 use nalgebra::{UnitQuaternion, Vector3};
 
+use super::params::{Parameter, check_value};
 use super::spec::{BodySpec, ModelSpec, ShapeSpec, SourceSpec};
 use super::{
     Body, Component, Drive, DriveMode, Frame, Input, Joint, JointKind, Load, LoadKind, Model,
-    Sensor, SensorKind, Source, locate,
+    Sensor, SensorKind, locate,
 };
 use crate::error::{Error, Result};
-use crate::params::{Parameter, check_value};
+use crate::source::Source;
 
 /// Reports errors at field paths of one source file.
 pub(super) struct Ctx<'a> {
@@ -563,7 +564,7 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
         model.events.push(event);
     }
 
-    let defaults = crate::params::Tunables::from_model(&model);
+    let defaults = super::params::Tunables::from_model(&model);
     for (i, ps) in spec.parameter.iter().enumerate() {
         let idx = i.to_string();
         let p = |f: &'static str| ["parameter", idx.as_str(), f];

@@ -3,6 +3,7 @@
 
 pub(crate) mod compile;
 pub mod locate;
+pub mod params;
 pub mod quasi;
 pub mod spec;
 mod thermal;
@@ -17,7 +18,8 @@ use std::sync::Arc;
 use nalgebra::{UnitQuaternion, Vector3};
 
 use crate::error::{Error, Result};
-use crate::params::{ParamTarget, Parameter};
+use crate::source::Source;
+use params::{ParamTarget, Parameter};
 
 /// A compiled, validated, immutable machine model. Share it through an [`Arc`]: any number of
 /// [`Twin`](crate::Twin) instances step the same model with their own parameters and state.
@@ -147,51 +149,6 @@ pub struct Frame {
     pub translation: Vector3<f64>,
     /// Orientation.
     pub rotation: UnitQuaternion<f64>,
-}
-
-/// A time-varying value: a constant, a model input, or a piecewise-linear schedule.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Source {
-    /// A constant.
-    Constant(f64),
-    /// Model input `index`, times `scale`.
-    Input {
-        /// Input index.
-        index: usize,
-        /// Multiplier.
-        scale: f64,
-    },
-    /// Piecewise-linear in time over `(t s, value)` points sorted by time, held outside, times `scale`.
-    Schedule {
-        /// The points.
-        points: Vec<(f64, f64)>,
-        /// Multiplier.
-        scale: f64,
-    },
-}
-
-impl Source {
-    /// The value at time `t` s with model inputs `inputs`.
-    pub fn value(&self, t: f64, inputs: &[f64]) -> f64 {
-        match self {
-            Source::Constant(v) => *v,
-            Source::Input { index, scale } => inputs[*index] * scale,
-            Source::Schedule { points, scale } => interpolate(points, t) * scale,
-        }
-    }
-}
-
-/// Linear interpolation in sorted `(x, y)` points, holding the end values outside.
-pub fn interpolate(points: &[(f64, f64)], x: f64) -> f64 {
-    match points.partition_point(|p| p.0 <= x) {
-        i if i == points.len() => points.last().map_or(0.0, |p| p.1),
-        0 => points[0].1,
-        i => {
-            let (x0, y0) = points[i - 1];
-            let (x1, y1) = points[i];
-            y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-        }
-    }
 }
 
 /// Drive control mode.
@@ -446,6 +403,6 @@ impl Model {
 
     /// Resolves a parameter path such as `joint.spindle.friction.viscous` to what it sets.
     pub fn resolve(&self, path: &str) -> Result<ParamTarget> {
-        crate::params::resolve(self, path)
+        params::resolve(self, path)
     }
 }

@@ -249,7 +249,7 @@ pub(super) fn compile_wear(
             .position(|j| j.name == n)
             .ok_or_else(|| err("joint", format!("no joint named `{n}`")))
     };
-    let source = |f: &str, s: &Option<SourceSpec>| -> Result<super::Source> {
+    let source = |f: &str, s: &Option<SourceSpec>| -> Result<crate::source::Source> {
         let s = s
             .as_ref()
             .ok_or_else(|| err(f, format!("a `{}` wear element needs `{f}`", w.law)))?;

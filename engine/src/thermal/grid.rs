@@ -14,7 +14,7 @@
 //! Temperatures are stored as `f32` differences from the grid's initial temperature, which keeps
 //! the small per-step increments well above rounding.
 
-use crate::model::Source;
+use crate::source::Source;
 
 /// Names of the six faces, in index order.
 pub const FACES: [&str; 6] = ["x_min", "x_max", "y_min", "y_max", "z_min", "z_max"];

@@ -18,7 +18,7 @@ pub use grid::Grid;
 pub use network::NetworkWorkspace;
 pub use stepper::{Backend, BackendChoice, GridStepper, choose};
 
-use crate::model::Source;
+use crate::source::Source;
 
 /// The compiled thermal part of a model (empty when the model has none).
 #[derive(Debug, Clone, Default)]

@@ -3,11 +3,13 @@
 //! temperatures that the solve used.
 
 use super::{End, Thermal};
-use crate::params::Tunables;
 
 /// Scratch space for the network solve, sized once.
 #[derive(Debug, Clone)]
 pub struct NetworkWorkspace {
+    /// Per link: its node, and its other node where that is one (else the far end is an
+    /// ambient or a grid, at a temperature given each step).
+    links: Vec<(usize, Option<usize>)>,
     matrix: Vec<f64>,
     rhs: Vec<f64>,
 }
@@ -17,25 +19,33 @@ impl NetworkWorkspace {
     pub fn new(thermal: &Thermal) -> Self {
         let n = thermal.nodes.len();
         Self {
+            links: thermal
+                .links
+                .iter()
+                .map(|l| match l.b {
+                    End::Node(j) => (l.a, Some(j)),
+                    End::Ambient(_) | End::Grid { .. } => (l.a, None),
+                })
+                .collect(),
             matrix: vec![0.0; n * n],
             rhs: vec![0.0; n],
         }
     }
 
-    /// Advances node temperatures `t` (°C) by `dt` s with the node capacities (J/K) and link
-    /// conductances (W/K) of `tunables` and node heat inputs `power` (W). `far[l]` is the
+    /// Advances node temperatures `t` (°C) by `dt` s with node capacities `capacity` (J/K, one
+    /// per node), link conductances `conductance` (W/K, one per link) and node heat inputs
+    /// `power` (W). `far[l]` is the
     /// temperature (°C) of link `l`'s far end when that is an ambient or a grid (held over the
     /// step); heat through link `l` afterwards is `conductance·(t[a] − far[l])` W.
     pub fn step(
         &mut self,
-        thermal: &Thermal,
-        tunables: &Tunables,
+        capacity: &[f64],
+        conductance: &[f64],
         far: &[f64],
         power: &[f64],
         t: &mut [f64],
         dt: f64,
     ) {
-        let (capacity, conductance) = (&tunables.capacity, &tunables.conductance);
         let n = t.len();
         if n == 0 {
             return;
@@ -46,17 +56,16 @@ impl NetworkWorkspace {
             a[i * n + i] = capacity[i] / dt;
             b[i] = capacity[i] / dt * t[i] + power[i];
         }
-        for (l, link) in thermal.links.iter().enumerate() {
+        for (l, &(i, other)) in self.links.iter().enumerate() {
             let g = conductance[l];
-            let i = link.a;
             a[i * n + i] += g;
-            match link.b {
-                End::Node(j) => {
+            match other {
+                Some(j) => {
                     a[j * n + j] += g;
                     a[i * n + j] -= g;
                     a[j * n + i] -= g;
                 }
-                End::Ambient(_) | End::Grid { .. } => b[i] += g * far[l],
+                None => b[i] += g * far[l],
             }
         }
         // Gaussian elimination without pivoting: the matrix is symmetric and strictly

@@ -5,8 +5,8 @@ use nalgebra::{Matrix3, Vector3};
 
 use super::Twin;
 use super::world::{Kinematics, body_inertia, reflected_inertia};
+use crate::model::params::Tunables;
 use crate::model::{DriveMode, JointKind, LoadKind, Model};
-use crate::params::Tunables;
 
 /// Per-step scratch space, sized once per twin.
 pub(crate) struct Workspace {
@@ -163,7 +163,7 @@ impl Twin {
         for (d, drive) in model.drives.iter().enumerate() {
             let [kp, ki, kd, max_torque, _] = self.state.tunables.drive[d];
             let j = drive.joint;
-            let setpoint = drive.setpoint.value(t, &self.inputs);
+            let setpoint = drive.setpoint.value(t, &self.state.inputs);
             let speed = drive.ratio * self.state.joint_velocity[j];
             let angle = drive.ratio * self.state.joint_position[j];
             let integral = &mut self.state.drive_integral[d];
@@ -232,7 +232,7 @@ impl Twin {
         for (l, load) in model.loads.iter().enumerate() {
             let k = &w.before[load.body];
             let magnitude =
-                load.magnitude.value(t, &self.inputs) * self.state.tunables.load_scale[l];
+                load.magnitude.value(t, &self.state.inputs) * self.state.tunables.load_scale[l];
             let direction = if load.body_frame {
                 k.rotation * load.direction
             } else {

@@ -1,5 +1,5 @@
-//! Quasi-steady multi-rate stepping (`[solver.quasi_steady]`, DESIGN.md "Stepping: several
-//! timescales"): once the inputs have held for `settle` seconds, a thermal interval over which
+//! Quasi-steady multi-rate stepping (`[solver.quasi_steady]`, ARCHITECTURE.md "Multi-rate
+//! stepping"): once the inputs have held for `settle` seconds, a thermal interval over which
 //! they keep holding integrates only `substeps` of its mechanical steps. Their heat stands for
 //! the whole interval (scaled by steps per interval / substeps), and the wear statistics and
 //! damage rates averaged over them advance wear and damage over the rest of it.
@@ -13,43 +13,35 @@
 use serde::{Deserialize, Serialize};
 
 use super::Twin;
+use super::step::{Grids, Unit};
+use crate::error::Result;
 
 /// The quasi-steady part of a twin's [`State`](super::State).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct QuasiState {
     /// Simulated time in s of the last change of a model input.
-    inputs_changed_at: f64,
+    pub(super) inputs_changed_at: f64,
 }
 
 impl Twin {
-    /// Sets model input `index` (in the input's unit); a new value restarts the settling time
-    /// of quasi-steady stepping.
-    pub fn set_input(&mut self, index: usize, value: f64) {
-        if self.inputs[index] != value {
-            self.inputs[index] = value;
-            self.state.quasi.inputs_changed_at = self.state.time;
-        }
-    }
-
-    /// Advances toward time `t` s, with the caller holding the inputs at their current values
-    /// until then: where the model enables `[solver.quasi_steady]`, the inputs have held for
-    /// its `settle` time, the twin is at the start of a thermal interval and the interval ends
-    /// by `t`, it advances the whole interval sub-stepped; otherwise it takes one mechanical
-    /// step. Returns whether any sensor sampled.
-    pub fn advance_held(&mut self, t: f64) -> bool {
-        let Some(q) = self.model.quasi_steady else {
-            return self.step();
+    /// One unit of advance toward time `target` s, the caller holding the inputs until then:
+    /// where `quasi` (the model enabling `[solver.quasi_steady]` and the caller allowing it),
+    /// the inputs have held for its `settle` time, the twin is at the start of a thermal
+    /// interval and the interval ends by `target`, the whole interval sub-stepped; otherwise
+    /// one mechanical step.
+    pub(super) fn advance_unit(&mut self, target: f64, quasi: bool, grids: Grids) -> Result<Unit> {
+        let Some(q) = self.model.quasi_steady.filter(|_| quasi) else {
+            return self.step_unit(grids);
         };
         let every = self.model.thermal.steps_per_update;
         let dt = self.model.dt_mech;
-        let ready = self.fault.is_none()
-            && self.state.steps.is_multiple_of(every)
-            && self.state.time + every as f64 * dt <= t + 0.5 * dt
+        let ready = self.state.steps.is_multiple_of(every)
+            && self.state.time + every as f64 * dt <= target + 0.5 * dt
             && self.state.time - self.state.quasi.inputs_changed_at >= q.settle - 0.5 * dt;
         if ready {
-            self.substep_interval(q.substeps)
+            self.substep_interval(q.substeps, grids)
         } else {
-            self.step()
+            self.step_unit(grids)
         }
     }
 
@@ -63,14 +55,15 @@ impl Twin {
         self.substepped_seconds
     }
 
-    /// Advances one thermal interval integrating `k` of its mechanical steps.
-    fn substep_interval(&mut self, k: u64) -> bool {
+    /// Advances one thermal interval integrating `k` of its mechanical steps (fewer than the
+    /// interval's, so none of them ends at a thermal step).
+    fn substep_interval(&mut self, k: u64, grids: Grids) -> Result<Unit> {
         let every = self.model.thermal.steps_per_update;
         let dt = self.model.dt_mech;
         let before = self.state.steps;
         let outer = self.window.replace(self.open_window());
         for _ in 0..k {
-            self.step();
+            self.step_unit(Grids::Own)?;
         }
         let sums = std::mem::replace(&mut self.window, outer).expect("set above");
         let rates = self.close_window(&sums);
@@ -86,13 +79,6 @@ impl Twin {
         self.state.steps = before + every;
         self.substepped_seconds += every as f64 * dt;
         self.state.time = self.state.steps as f64 * dt;
-        if self.grids_detached {
-            self.begin_detached_thermal(before);
-            return false;
-        }
-        if let Err(e) = self.step_thermal() {
-            self.fault = Some(e);
-        }
-        self.sample_since(before)
+        self.thermal_stage(before, grids)
     }
 }

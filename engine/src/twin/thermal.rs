@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Twin;
 use crate::error::Result;
+use crate::model::params::Tunables;
 use crate::model::{Model, TemperatureOf};
-use crate::params::Tunables;
 use crate::thermal::grid::{BC_WORDS, BoundaryKind};
 use crate::thermal::{Backend, End, GridStepper, HeatOrigin, HeatTarget, NetworkWorkspace};
 
@@ -98,6 +98,9 @@ pub(crate) struct ThermalRuntime {
     cond: Vec<Vec<f32>>,
     /// Grid node updates so far (nodes × sub-steps).
     node_updates: u64,
+    /// Whether the state's fields changed since the steppers last held them (a restore, or a
+    /// step made by an ensemble's batched steppers): they are uploaded before the next step.
+    stale: bool,
 }
 
 impl ThermalRuntime {
@@ -124,7 +127,13 @@ impl ThermalRuntime {
                 .map(|g| vec![0.0; g.condition_len()])
                 .collect(),
             node_updates: 0,
+            stale: true,
         })
+    }
+
+    /// Marks the steppers' fields as out of date with the state's.
+    pub fn fields_changed(&mut self) {
+        self.stale = true;
     }
 }
 
@@ -142,17 +151,23 @@ impl Twin {
                     let current = self.state.drive_torque[*d] / self.state.tunables.drive[*d][4];
                     model.drives[*d].resistance * current * current
                 }
-                HeatOrigin::Power(s) => s.value(t, &self.inputs),
+                HeatOrigin::Power(s) => s.value(t, &self.state.inputs),
             };
             self.work.heat_power[h] = heat.fraction * power;
             self.state.thermal.pending[h] += heat.fraction * power * dt;
         }
     }
 
-    /// Advances the network and the grids by `dt_thermal` with the averaged losses.
-    pub(super) fn step_thermal(&mut self) -> Result<()> {
-        self.prepare_thermal();
+    /// Steps every grid by `dt_thermal` with the twin's own steppers, under the conditions the
+    /// first half of the thermal step laid out, and reads fields and observables back into the
+    /// state.
+    pub(super) fn step_own_grids(&mut self) -> Result<()> {
         let dt = self.model.thermal.dt;
+        if std::mem::take(&mut self.thermal.stale) {
+            for (g, s) in self.thermal.steppers.iter_mut().enumerate() {
+                s.write_field(0, &self.state.thermal.grids[g])?;
+            }
+        }
         for g in 0..self.thermal.steppers.len() {
             let rt = &mut self.thermal;
             let st = &mut self.state.thermal;
@@ -164,14 +179,13 @@ impl Twin {
             stepper.observe(&mut st.observations[g])?;
             self.absorb_grid_step(g, substeps, inflow[0]);
         }
-        self.finish_thermal();
         Ok(())
     }
 
     /// The first half of a thermal step: the pending losses become powers, the network
     /// advances, and each grid's conditions (boundaries, then source power densities) are laid
     /// out in the runtime's `cond`, ready for a stepper.
-    fn prepare_thermal(&mut self) {
+    pub(super) fn begin_thermal(&mut self) {
         let model = std::sync::Arc::clone(&self.model);
         let th = &model.thermal;
         let dt = th.dt;
@@ -189,7 +203,7 @@ impl Twin {
             }
         }
         for (a, amb) in th.ambients.iter().enumerate() {
-            rt.ambient[a] = amb.temperature.value(t, &self.inputs);
+            rt.ambient[a] = amb.temperature.value(t, &self.state.inputs);
         }
         let tun = &self.state.tunables;
         for (l, link) in th.links.iter().enumerate() {
@@ -201,8 +215,14 @@ impl Twin {
                 } => th.grids[grid].initial + st.observations[grid][observable],
             };
         }
-        rt.network
-            .step(th, tun, &rt.far, &rt.node_power, &mut st.nodes, dt);
+        rt.network.step(
+            &tun.capacity,
+            &tun.conductance,
+            &rt.far,
+            &rt.node_power,
+            &mut st.nodes,
+            dt,
+        );
         for (l, link) in th.links.iter().enumerate() {
             let flow = tun.conductance[l] * (st.nodes[link.a] - rt.far[l]);
             match link.b {
@@ -217,9 +237,9 @@ impl Twin {
                 let words: [f64; BC_WORDS] = match &bc.kind {
                     BoundaryKind::Insulated => [0.0; 4],
                     BoundaryKind::Fixed(s) => {
-                        [1.0, 0.0, s.value(t, &self.inputs) - grid.initial, 0.0]
+                        [1.0, 0.0, s.value(t, &self.state.inputs) - grid.initial, 0.0]
                     }
-                    BoundaryKind::Flux(s) => [0.0, 0.0, 0.0, s.value(t, &self.inputs)],
+                    BoundaryKind::Flux(s) => [0.0, 0.0, 0.0, s.value(t, &self.state.inputs)],
                     BoundaryKind::Convection { ambient, .. } => [
                         0.0,
                         tun.convection[g][b],
@@ -240,14 +260,14 @@ impl Twin {
 
     /// Books grid `g`'s step: `substeps` explicit sub-steps and `inflow` J in through its
     /// convection and flux faces (its field and observables are already in the state).
-    fn absorb_grid_step(&mut self, g: usize, substeps: usize, inflow: f64) {
+    pub(super) fn absorb_grid_step(&mut self, g: usize, substeps: usize, inflow: f64) {
         let cells = self.model.thermal.grids[g].cells();
         self.thermal.node_updates += (substeps * cells) as u64;
         self.state.thermal.energy.lost -= inflow;
     }
 
-    /// The last part of a thermal step: temperatures feed back into viscous friction.
-    fn finish_thermal(&mut self) {
+    /// The second half of a thermal step: temperatures feed back into viscous friction.
+    pub(super) fn end_thermal(&mut self) {
         let st = &mut self.state.thermal;
         for (j, joint) in self.model.joints.iter().enumerate() {
             if let Some((node, beta, reference)) = joint.viscous_temperature {
@@ -256,64 +276,16 @@ impl Twin {
         }
     }
 
-    /// A thermal step of a twin whose grids are stepped elsewhere (an ensemble stepping all
-    /// members' grids in one batch, see [`Twin::detach_grids`]): the first half now, the rest
-    /// in [`Twin::complete_grid_step`]. Until then the twin does not step.
-    pub(super) fn begin_detached_thermal(&mut self, sample_since: u64) {
-        self.prepare_thermal();
-        self.awaiting_grids = Some(sample_since);
-    }
-
-    /// From now on this twin's grids are stepped by its owner (an ensemble), in one batch with
-    /// other twins': each thermal step stops after its first half until the owner calls
-    /// [`Twin::complete_grid_step`].
-    pub fn detach_grids(&mut self) {
-        self.grids_detached = true;
-    }
-
-    /// Whether a thermal step waits for its grids to be stepped by the owner.
-    pub fn awaiting_grids(&self) -> bool {
-        self.awaiting_grids.is_some()
-    }
-
-    /// The conditions of grid `g` for the thermal step that waits (per boundary
-    /// `[fixed flag, h W/(m²·K), T K relative, q W/m²]`, then per source W/m³).
-    pub fn grid_conditions(&self, g: usize) -> &[f32] {
+    /// The conditions of grid `g` laid out by the first half of the thermal step (see
+    /// [`crate::thermal::GridStepper::set_conditions`]).
+    pub(super) fn grid_conditions(&self, g: usize) -> &[f32] {
         &self.thermal.cond[g]
-    }
-
-    /// Grid `g`'s field (K above its initial temperature), for the owner to upload before and
-    /// write back after a batched step.
-    pub fn grid_field_mut(&mut self, g: usize) -> &mut [f32] {
-        &mut self.state.thermal.grids[g]
-    }
-
-    /// Grid `g`'s observables, for the owner to write back after a batched step.
-    pub fn grid_observations_mut(&mut self, g: usize) -> &mut [f64] {
-        &mut self.state.thermal.observations[g]
-    }
-
-    /// Completes the thermal step that waits, once the owner has stepped every grid
-    /// (`steps[g]` = (sub-steps, inflow J) of grid `g`) and written back fields and
-    /// observables; then samples the sensors that were due.
-    pub fn complete_grid_step(&mut self, steps: &[(usize, f64)]) {
-        let Some(before) = self.awaiting_grids.take() else {
-            return;
-        };
-        for (g, &(substeps, inflow)) in steps.iter().enumerate() {
-            self.absorb_grid_step(g, substeps, inflow);
-        }
-        self.finish_thermal();
-        self.sample_since(before);
     }
 
     /// Moves the grids to `backend` (the fields carry over).
     pub fn set_backend(&mut self, backend: &Backend) -> Result<()> {
         let mut rt = ThermalRuntime::new(&self.model, backend)?;
         rt.node_updates = self.thermal.node_updates;
-        for (g, s) in rt.steppers.iter_mut().enumerate() {
-            s.write_field(0, &self.state.thermal.grids[g])?;
-        }
         self.thermal = rt;
         Ok(())
     }
@@ -326,14 +298,6 @@ impl Twin {
     /// Which backend steps the grids (`cpu` or `gpu: ADAPTER`), or `None` without grids.
     pub fn backend(&self) -> Option<String> {
         self.thermal.steppers.first().map(|s| s.backend())
-    }
-
-    /// Uploads the state's grid fields into the steppers (after a restore).
-    pub(super) fn upload_fields(&mut self) -> Result<()> {
-        for (g, s) in self.thermal.steppers.iter_mut().enumerate() {
-            s.write_field(0, &self.state.thermal.grids[g])?;
-        }
-        Ok(())
     }
 
     /// The thermal state: temperatures and the energy account.

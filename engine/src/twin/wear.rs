@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Twin;
+use crate::error::Result;
 use crate::fatigue::DamageCounter;
 use crate::model::{JointKind, Section};
 use crate::wear::Operating;
@@ -88,7 +89,7 @@ impl Twin {
             drive_force: &self.work.drive_force,
             bearing_load: &load,
             time: st.time,
-            inputs: &self.inputs,
+            inputs: &self.state.inputs,
         };
         f(&op)
     }
@@ -184,7 +185,7 @@ impl Twin {
     /// The mean rates over a window's sums, at the current inputs.
     pub(super) fn close_window(&self, sums: &WindowSums) -> AveragedRates {
         AveragedRates {
-            inputs: self.inputs.clone(),
+            inputs: self.state.inputs.clone(),
             stats: sums
                 .stats
                 .iter()
@@ -261,7 +262,7 @@ impl Twin {
     /// Assumptions, stated: loads and speeds at an operating point do not depend on the wear
     /// state; the mechanical and thermal states are held over the slow interval (the thermal
     /// state as at the end of the window). Sensors sample once, at `t`.
-    pub fn advance_cycle_averaged(&mut self, t: f64) {
+    pub fn advance_cycle_averaged(&mut self, t: f64) -> Result<()> {
         let ca = self
             .model
             .cycle_averaged
@@ -276,19 +277,18 @@ impl Twin {
             .degradation
             .cache
             .iter()
-            .position(|c| c.inputs == self.inputs);
+            .position(|c| c.inputs == self.state.inputs);
         let rates = match cached {
             Some(i) => self.state.degradation.cache[i].clone(),
             None => {
                 let settle = self.state.time + 0.5 * ca.window;
                 let end = self.state.time + ca.window;
                 if end > t {
-                    self.step_to(t);
-                    return;
+                    return self.step_to(t);
                 }
-                self.step_to(settle);
+                self.step_to(settle)?;
                 self.window = Some(self.open_window());
-                self.step_to(end);
+                self.step_to(end)?;
                 let sums = self.window.take().expect("set above");
                 let rates = self.close_window(&sums);
                 self.state.degradation.cache.push(rates.clone());
@@ -297,12 +297,13 @@ impl Twin {
         };
         let span = t - self.state.time;
         if span <= 0.0 {
-            return;
+            return Ok(());
         }
         self.integrate_averaged(&rates, span, ca.step);
         self.state.time = t;
         self.state.steps += (span / dt).round() as u64;
         self.sample_all_sensors();
+        Ok(())
     }
 
     /// Advances wear states and section damage by `span` s at averaged rates: classical
@@ -315,7 +316,7 @@ impl Twin {
         for (e, el) in model.wear.iter().enumerate() {
             let params = &self.state.tunables.wear[e];
             let (intensity, aux) =
-                el.intensity(params, rates.stats[e], self.state.time, &self.inputs);
+                el.intensity(params, rates.stats[e], self.state.time, &self.state.inputs);
             let f = |w: f64| el.law.rate(params, intensity, w);
             let w = &mut self.state.degradation.wear[e];
             for _ in 0..pieces as u64 {

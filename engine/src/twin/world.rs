@@ -6,8 +6,8 @@ use nalgebra::{Quaternion, UnitQuaternion, Vector3};
 use rapier3d::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::model::params::Tunables;
 use crate::model::{Frame, JointKind, Model};
-use crate::params::Tunables;
 
 /// rapier's state-bearing sets: everything that changes as it steps. Cloned for snapshots and
 /// serialized for checkpoints.

@@ -60,7 +60,7 @@ pub fn pendulum_period_case(ctx: &CaseContext) -> Result<Outcome> {
     let mut direction = 0.0;
     let mut previous = 0.0;
     while twin.time() < end {
-        twin.step();
+        twin.step()?;
         let q = twin.joint_position(j);
         if direction == 0.0 && q.abs() > 1e-6 {
             direction = q.signum();
@@ -109,11 +109,11 @@ pub fn rundown_case(ctx: &CaseContext) -> Result<Outcome> {
     let half = 0.5 * stop;
 
     let mut twin = Twin::new(Arc::clone(&model), 0);
-    twin.advance_to(half);
+    twin.advance_to(half)?;
     let w_half = twin.joint_velocity(j);
     let mut stopped_at = f64::NAN;
     while twin.time() < 2.0 * stop {
-        twin.step();
+        twin.step()?;
         if twin.joint_velocity(j) <= 1e-9 * w0 {
             stopped_at = twin.time();
             break;
@@ -138,7 +138,7 @@ pub fn static_reactions_case(ctx: &CaseContext) -> Result<Outcome> {
     let average_over = ctx.setting("average_over", 1.0)?;
     let tol = ctx.spec.tolerance;
     let mut twin = Twin::new(Arc::clone(&model), 0);
-    twin.advance_to(duration - average_over);
+    twin.advance_to(duration - average_over)?;
     let nj = model.joints.len();
     let (mut force, mut moment, mut drive) = (
         vec![Vector3::zeros(); nj],
@@ -147,7 +147,7 @@ pub fn static_reactions_case(ctx: &CaseContext) -> Result<Outcome> {
     );
     let mut n = 0.0;
     while twin.time() < duration - 0.5 * model.dt_mech {
-        twin.step();
+        twin.step()?;
         for j in 0..nj {
             let (f, m) = twin.joint_reaction(j);
             force[j] += f;
@@ -243,9 +243,9 @@ pub fn determinism_case(ctx: &CaseContext) -> Result<Outcome> {
     let model = Model::from_file(ctx.model_path()?)?;
     let duration = ctx.setting("duration", 2.0)?;
     let seed = ctx.setting("seed", 7.0)? as u64;
-    let run = |twin: &mut Twin, until: f64, out: &mut Vec<u64>| {
+    let run = |twin: &mut Twin, until: f64, out: &mut Vec<u64>| -> Result<()> {
         while twin.time() < until - 0.5 * model.dt_mech {
-            if twin.step() {
+            if twin.step()? {
                 out.extend(
                     twin.readings()
                         .iter()
@@ -254,16 +254,17 @@ pub fn determinism_case(ctx: &CaseContext) -> Result<Outcome> {
                 );
             }
         }
+        Ok(())
     };
     let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
-    run(&mut Twin::new(Arc::clone(&model), seed), duration, &mut a);
+    run(&mut Twin::new(Arc::clone(&model), seed), duration, &mut a)?;
     let mut first = Twin::new(Arc::clone(&model), seed);
-    run(&mut first, 0.5 * duration, &mut b);
+    run(&mut first, 0.5 * duration, &mut b)?;
     let checkpoint = first.state().to_json()?;
     drop(first);
     let mut resumed = Twin::new(Arc::clone(&model), seed + 1);
     resumed.restore(&crate::twin::State::from_json(&checkpoint)?)?;
-    run(&mut resumed, duration, &mut c);
+    run(&mut resumed, duration, &mut c)?;
     let half = b.len();
     let differ = |x: &[u64], y: &[u64]| {
         if x.len() != y.len() {
@@ -277,7 +278,7 @@ pub fn determinism_case(ctx: &CaseContext) -> Result<Outcome> {
         &mut Twin::new(Arc::clone(&model), seed),
         duration,
         &mut rerun,
-    );
+    )?;
     Ok(Outcome::Metrics(vec![
         Metric::absolute(
             format!("differing samples, same seed ({} samples)", a.len()),

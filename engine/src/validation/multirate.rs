@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use super::{CaseContext, Metric, Outcome};
 use crate::Model;
-use crate::calibrate::run::drive_to;
 use crate::data::{DataTable, InputSeries, Policy};
 use crate::error::{Error, Result};
 
@@ -40,13 +39,12 @@ pub fn quasi_vs_stepping_case(ctx: &CaseContext) -> Result<Outcome> {
 
     let run = |m: Arc<Model>| -> Result<(Vec<Vec<f64>>, f64, f64)> {
         let mut twin = crate::Twin::new(m, 0);
-        let mut buf = Vec::new();
         let mut rows = Vec::new();
         let start = Instant::now();
         let mut t = 0.0;
         while t < end - 1e-9 {
             t = (t + every).min(end);
-            drive_to(&mut twin, &inputs, t, &mut buf)?;
+            twin.drive_to(&inputs, t)?;
             rows.push((0..model.sensors.len()).map(|s| twin.predict(s)).collect());
         }
         Ok((rows, twin.energy_balance().0, start.elapsed().as_secs_f64()))

@@ -258,7 +258,7 @@ pub fn bearing_life_case(ctx: &CaseContext) -> Result<Outcome> {
     twin.set_input(input("shaft_speed")?, 1500.0 * std::f64::consts::PI / 30.0);
     twin.set_input(input("radial_load")?, 2000.0 - weight);
     let hours = ctx.setting("hours", 100.0)?;
-    twin.advance_cycle_averaged(hours * 3600.0);
+    twin.advance_cycle_averaged(hours * 3600.0)?;
     let e = model
         .wear
         .iter()
@@ -307,9 +307,9 @@ pub fn slow_vs_stepping_case(ctx: &CaseContext) -> Result<Outcome> {
     let model = Model::from_file(ctx.model_path()?)?;
     let seconds = ctx.setting("seconds", 600.0)?;
     let mut slow = crate::Twin::new(Arc::clone(&model), 0);
-    slow.advance_cycle_averaged(seconds);
+    slow.advance_cycle_averaged(seconds)?;
     let mut stepped = crate::Twin::new(Arc::clone(&model), 0);
-    stepped.step_to(seconds);
+    stepped.step_to(seconds)?;
     Ok(Outcome::Metrics(
         model
             .wear
@@ -339,7 +339,7 @@ pub fn archard_hand_case(ctx: &CaseContext) -> Result<Outcome> {
         ctx.setting("area", 1e-4)?,
     );
     let mut twin = crate::Twin::new(Arc::clone(&model), 0);
-    twin.step_to(seconds);
+    twin.step_to(seconds)?;
     let by_hand = k * mass * model.gravity.norm() * speed * seconds / h / area;
     Ok(Outcome::Metrics(vec![Metric::relative(
         "wear depth (µm)",

@@ -7,7 +7,7 @@
 //! window and then take long steps in the wear state (DESIGN.md, "Stepping: several
 //! timescales").
 
-use crate::model::Source;
+use crate::source::Source;
 
 /// ln of the largest vibration severity (1000 m/s², about 100 g): beyond it the bearing has
 /// long failed, and the exponential would only overflow.

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Model;
 use crate::error::{Error, Result};
-use crate::model::Model;
 use crate::thermal::grid::BoundaryKind;
 
 /// What a parameter path sets.
