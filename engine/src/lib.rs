@@ -49,6 +49,7 @@ pub mod model;
 pub mod prognosis;
 pub mod simulate;
 pub mod source;
+pub mod stats;
 pub mod thermal;
 pub mod twin;
 pub mod validation;

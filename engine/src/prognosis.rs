@@ -8,15 +8,13 @@
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use rand::SeedableRng;
-use rand_distr::{Distribution, StandardNormal};
-use rand_pcg::Pcg64;
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::data::InputSeries;
 use crate::error::Result;
 use crate::model::Model;
+use crate::stats::{TruncatedGaussian, weighted_quantile};
 use crate::twin::Twin;
 
 /// Quantiles p05, p50, p95 of a quantity, in its unit.
@@ -137,27 +135,10 @@ fn run_member(mut twin: Twin, schedule: Option<&InputSeries>, times: &[f64]) -> 
     Ok(Track { values, events })
 }
 
-/// Weighted quantile of `x` (weights `w` summing to 1); `None` entries count as beyond every
-/// value (the quantile is then `None`).
-fn quantile(x: &[(Option<f64>, f64)], q: f64) -> Option<f64> {
-    let mut v: Vec<(Option<f64>, f64)> = x.to_vec();
-    v.sort_by(|a, b| {
-        let key = |e: &(Option<f64>, f64)| e.0.unwrap_or(f64::INFINITY);
-        key(a).total_cmp(&key(b))
-    });
-    let mut acc = 0.0;
-    for (value, w) in &v {
-        acc += w;
-        if acc >= q - 1e-12 {
-            return *value;
-        }
-    }
-    v.last().and_then(|(value, _)| *value)
-}
-
-/// Weighted p05, p50 and p95 of `x` (see [`quantile`]; NaN for a quantile beyond every value).
+/// Weighted p05, p50 and p95 of `x` (see [`weighted_quantile`]; NaN for a quantile beyond
+/// every value).
 pub(crate) fn band(x: &[(Option<f64>, f64)]) -> Band {
-    let get = |q| quantile(x, q).unwrap_or(f64::NAN);
+    let get = |q| weighted_quantile(x, q).unwrap_or(f64::NAN);
     Band {
         p05: get(0.05),
         p50: get(0.5),
@@ -210,9 +191,9 @@ pub fn forecast(
             (
                 ev.name.clone(),
                 RulSummary {
-                    p05: quantile(&x, 0.05),
-                    p50: quantile(&x, 0.5),
-                    p95: quantile(&x, 0.95),
+                    p05: weighted_quantile(&x, 0.05),
+                    p50: weighted_quantile(&x, 0.5),
+                    p95: weighted_quantile(&x, 0.95),
                     reached,
                     horizon,
                 },
@@ -245,16 +226,8 @@ pub fn forecast(
 }
 
 /// Draws `n` parameter vectors from a Gaussian with the given means, standard deviations and
-/// correlation (identity when `correlation` is empty; independent when the covariance is not
-/// finite), truncated to the model's bounds. Seeded.
-///
-/// A calibration's correlation can be nearly singular (parameters the data tie together);
-/// where its Cholesky factor fails in rounding, the factor comes from its eigen-decomposition
-/// with negative eigenvalues set to zero, so the draws keep the correlation (they used to fall
-/// back to independent draws). Truncation rejects whole vectors outside the bounds and draws
-/// again, a truncated multivariate normal, instead of clamping each coordinate, which piled
-/// draws onto the bounds and broke the correlation there. A draw still outside after
-/// [`MAX_TRIES`] tries is clamped.
+/// correlation (independent when `correlation` is empty), truncated to the model's bounds by
+/// rejection (see [`TruncatedGaussian`]). Seeded.
 pub fn draw_gaussian(
     model: &Model,
     mean: &[f64],
@@ -263,63 +236,8 @@ pub fn draw_gaussian(
     n: usize,
     seed: u64,
 ) -> Vec<Vec<f64>> {
-    let p = mean.len();
-    let cov = nalgebra::DMatrix::from_fn(p, p, |a, b| {
-        let r = correlation
-            .get(a)
-            .and_then(|row| row.get(b))
-            .copied()
-            .filter(|r| r.is_finite())
-            .unwrap_or(if a == b { 1.0 } else { 0.0 });
-        r * std[a] * std[b]
-    });
-    let diagonal = || {
-        nalgebra::DMatrix::from_diagonal(&nalgebra::DVector::from_iterator(p, std.iter().copied()))
-    };
-    let factor = if cov.iter().all(|v| v.is_finite()) {
-        cov.clone().cholesky().map(|c| c.l()).unwrap_or_else(|| {
-            match cov.try_symmetric_eigen(f64::EPSILON, 1000) {
-                Some(eig) => {
-                    let roots = eig.eigenvalues.map(|v| v.max(0.0).sqrt());
-                    eig.eigenvectors * nalgebra::DMatrix::from_diagonal(&roots)
-                }
-                None => diagonal(),
-            }
-        })
-    } else {
-        diagonal()
-    };
-    let inside = |x: &[f64]| {
-        x.iter()
-            .zip(&model.parameters)
-            .all(|(v, q)| (q.lower..=q.upper).contains(v))
-    };
-    let mut rng = Pcg64::seed_from_u64(seed);
-    let mut draw = || -> Vec<f64> {
-        let z =
-            nalgebra::DVector::from_iterator(p, (0..p).map(|_| StandardNormal.sample(&mut rng)));
-        let x = &factor * z;
-        (0..p).map(|j| mean[j] + x[j]).collect()
-    };
-    (0..n)
-        .map(|_| {
-            let mut x = draw();
-            for _ in 1..MAX_TRIES {
-                if inside(&x) {
-                    return x;
-                }
-                x = draw();
-            }
-            x.iter()
-                .zip(&model.parameters)
-                .map(|(v, q)| v.clamp(q.lower, q.upper))
-                .collect()
-        })
-        .collect()
+    TruncatedGaussian::correlated(mean, std, correlation, model.parameter_bounds()).draws(n, seed)
 }
-
-/// Tries per draw of [`draw_gaussian`] before it clamps to the bounds.
-pub const MAX_TRIES: usize = 1000;
 
 /// Whether `model` has anything a prognosis reports (wear, sections or events).
 pub fn has_prognosis(model: &Model) -> bool {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::data::InputSeries;
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::stats::TruncatedGaussian;
 use crate::twin::Ensemble;
 use crate::twin::State;
 
@@ -663,29 +664,21 @@ impl Estimator for UnscentedKalmanFilter {
     }
 
     fn samples(&self) -> (Vec<Vec<f64>>, Vec<f64>) {
-        // Draws from the Gaussian the sigma points encode (deterministic: a fixed seed), within
-        // the parameters' bounds.
+        // Draws from the Gaussian the sigma points encode (deterministic: a fixed seed),
+        // truncated to the parameters' bounds by rejection.
         let (mean, cov) = self.moments();
         let p = self.model.parameters.len();
         let sub = cov.view((0, 0), (p, p)).into_owned();
-        let root = (&sub + DMatrix::identity(p, p) * 1e-300)
-            .cholesky()
-            .map(|c| c.l())
-            .unwrap_or_else(|| DMatrix::from_diagonal(&sub.diagonal().map(|v| v.max(0.0).sqrt())));
-        let mut rng = Pcg64::seed_from_u64(0x5a3_1e5);
+        let mean: Vec<f64> = mean.rows(0, p).iter().copied().collect();
+        let std: Vec<f64> = sub.diagonal().iter().map(|v| v.max(0.0).sqrt()).collect();
         let draws = 2000;
-        let x: Vec<Vec<f64>> = (0..draws)
-            .map(|_| {
-                let e = DVector::from_fn(p, |_, _| StandardNormal.sample(&mut rng));
-                let v = mean.rows(0, p) + &root * e;
-                // Drawn values outside a parameter's bounds are held at the bound, as the
-                // sigma points themselves are when written back.
-                v.iter()
-                    .zip(&self.model.parameters)
-                    .map(|(x, par)| x.clamp(par.lower, par.upper))
-                    .collect()
-            })
-            .collect();
+        let x = TruncatedGaussian::correlated(
+            &mean,
+            &std,
+            &crate::stats::correlation(&sub),
+            self.model.parameter_bounds(),
+        )
+        .draws(draws, 0x5a3_1e5);
         (x, vec![1.0 / draws as f64; draws])
     }
 

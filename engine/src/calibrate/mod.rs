@@ -15,9 +15,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use indexmap::IndexMap;
-use rand::SeedableRng;
-use rand_distr::{Distribution, StandardNormal};
-use rand_pcg::Pcg64;
 use serde::Serialize;
 
 pub use filters::{
@@ -28,6 +25,7 @@ pub use run::Run;
 use crate::data::DataQuality;
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::stats::{TruncatedGaussian, Z90, weighted_mean_std, weighted_quantile};
 
 /// How to calibrate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,49 +301,21 @@ pub(crate) fn prior_of(model: &Model, options: &CalibrateOptions) -> Result<Vec<
     Ok(prior)
 }
 
-/// Draws `n` parameter vectors from the prior, truncated to the bounds.
+/// Draws `n` parameter vectors from the prior (independent Gaussians with the given means and
+/// standard deviations), truncated to the bounds by rejection. Seeded.
 pub fn draw_prior(model: &Model, prior: &[(f64, f64)], n: usize, seed: u64) -> Vec<Vec<f64>> {
-    let mut rng = Pcg64::seed_from_u64(seed);
-    (0..n)
-        .map(|_| {
-            model
-                .parameters
-                .iter()
-                .zip(prior)
-                .map(|(p, (m, s))| {
-                    for _ in 0..100 {
-                        let z: f64 = StandardNormal.sample(&mut rng);
-                        let v = m + s * z;
-                        if v >= p.lower && v <= p.upper {
-                            return v;
-                        }
-                    }
-                    m.clamp(p.lower, p.upper)
-                })
-                .collect()
-        })
-        .collect()
+    let (mean, std): (Vec<f64>, Vec<f64>) = prior.iter().copied().unzip();
+    TruncatedGaussian::independent(&mean, &std, model.parameter_bounds()).draws(n, seed)
 }
 
 /// Weighted summary of samples `x` (one value per member) with weights `w`.
 fn summarise(x: &[f64], w: &[f64], prior: (f64, f64)) -> ParameterSummary {
-    let mean: f64 = x.iter().zip(w).map(|(a, b)| a * b).sum();
-    let var: f64 = x.iter().zip(w).map(|(a, b)| b * (a - mean).powi(2)).sum();
-    let mut order: Vec<usize> = (0..x.len()).collect();
-    order.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
-    let quantile = |q: f64| {
-        let mut cum = 0.0;
-        for &i in &order {
-            cum += w[i];
-            if cum >= q {
-                return x[i];
-            }
-        }
-        x[*order.last().expect("non-empty")]
-    };
+    let (mean, std) = weighted_mean_std(x, w);
+    let pairs: Vec<(Option<f64>, f64)> = x.iter().zip(w).map(|(v, w)| (Some(*v), *w)).collect();
+    let quantile = |q: f64| weighted_quantile(&pairs, q).unwrap_or(f64::NAN);
     ParameterSummary {
         mean,
-        std: var.sqrt(),
+        std,
         p05: quantile(0.05),
         p50: quantile(0.5),
         p95: quantile(0.95),
@@ -547,24 +517,15 @@ pub fn calibrate_with_checkpoints(
                     ParameterSummary {
                         mean: m,
                         std: sd,
-                        p05: (m - 1.644854 * sd).clamp(lo, hi),
+                        p05: (m - Z90 * sd).clamp(lo, hi),
                         p50: m,
-                        p95: (m + 1.644854 * sd).clamp(lo, hi),
+                        p95: (m + Z90 * sd).clamp(lo, hi),
                         prior_mean: prior[j].0,
                         prior_std: prior[j].1,
                     }
                 })
                 .collect();
-            let corr: Vec<Vec<f64>> = (0..p)
-                .map(|a| {
-                    (0..p)
-                        .map(|b| {
-                            let c = &result.covariance;
-                            c[(a, b)] / (c[(a, a)] * c[(b, b)]).sqrt().max(1e-300)
-                        })
-                        .collect()
-                })
-                .collect();
+            let corr = crate::stats::correlation(&result.covariance);
             // The residuals before and after are the first and last iterations' own.
             let sums = |r: &[f64]| batch::sensor_sums(model, runs, &sigma, r);
             let before = match &result.initial_residuals {
@@ -661,21 +622,8 @@ pub(crate) fn filter_posterior(
     let summaries: Vec<ParameterSummary> = (0..prior.len())
         .map(|j| summarise(&x.iter().map(|v| v[j]).collect::<Vec<_>>(), &w, prior[j]))
         .collect();
-    let p = prior.len();
     let means: Vec<f64> = summaries.iter().map(|s| s.mean).collect();
-    let cov = |a: usize, b: usize| -> f64 {
-        x.iter()
-            .zip(&w)
-            .map(|(v, wi)| wi * (v[a] - means[a]) * (v[b] - means[b]))
-            .sum()
-    };
-    let corr = (0..p)
-        .map(|a| {
-            (0..p)
-                .map(|b| cov(a, b) / (cov(a, a) * cov(b, b)).sqrt().max(1e-300))
-                .collect()
-        })
-        .collect();
+    let corr = crate::stats::correlation(&crate::stats::weighted_covariance(&x, &w, &means));
     (summaries, corr)
 }
 

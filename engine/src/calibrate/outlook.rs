@@ -25,6 +25,7 @@ use super::{CalibrateOptions, CalibrationReport};
 use crate::error::Result;
 use crate::model::Model;
 use crate::prognosis::{Band, draw_gaussian, forecast};
+use crate::stats::Z90;
 use crate::twin::Twin;
 
 /// Output points of the forecast over the horizon (the resolution of event times).
@@ -49,9 +50,9 @@ pub(crate) enum Posterior {
 fn gaussian_band(m: f64, var: f64) -> Band {
     let sd = var.max(0.0).sqrt();
     Band {
-        p05: (m - 1.644854 * sd).max(0.0),
+        p05: (m - Z90 * sd).max(0.0),
         p50: m,
-        p95: m + 1.644854 * sd,
+        p95: m + Z90 * sd,
     }
 }
 

@@ -401,6 +401,11 @@ impl Model {
         self.joints.iter().position(|j| j.name == name)
     }
 
+    /// The bounds `(lower, upper)` of each declared parameter, in declaration order.
+    pub fn parameter_bounds(&self) -> Vec<(f64, f64)> {
+        self.parameters.iter().map(|p| (p.lower, p.upper)).collect()
+    }
+
     /// Resolves a parameter path such as `joint.spindle.friction.viscous` to what it sets.
     pub fn resolve(&self, path: &str) -> Result<ParamTarget> {
         params::resolve(self, path)

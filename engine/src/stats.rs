@@ -1,0 +1,224 @@
+//! Statistics shared by calibration and prognosis: weighted quantiles and moments of samples,
+//! correlation from a covariance, and draws from a Gaussian truncated to the parameters'
+//! bounds. A leaf: it knows parameters only as bounds.
+
+use nalgebra::{DMatrix, DVector};
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+use rand_pcg::Pcg64;
+
+/// The standard normal's 95th percentile: a Gaussian's 90 % interval is mean ± `Z90`·std.
+pub const Z90: f64 = 1.644854;
+
+/// Tries per draw of a [`TruncatedGaussian`] before it clamps the last draw to the bounds.
+pub const MAX_TRIES: usize = 1000;
+
+/// Weighted quantile `q` (0 … 1) of `x`, pairs of a value and its weight (weights summing to
+/// 1). A `None` value counts as beyond every value (a time to an event not reached), and the
+/// quantile is `None` when it falls there. Ties keep their order; a cumulative weight within
+/// 1e-12 of `q` reaches it (sums of equal weights such as 1/2000 land a rounding short).
+pub fn weighted_quantile(x: &[(Option<f64>, f64)], q: f64) -> Option<f64> {
+    let mut v: Vec<(Option<f64>, f64)> = x.to_vec();
+    v.sort_by(|a, b| {
+        let key = |e: &(Option<f64>, f64)| e.0.unwrap_or(f64::INFINITY);
+        key(a).total_cmp(&key(b))
+    });
+    let mut acc = 0.0;
+    for (value, w) in &v {
+        acc += w;
+        if acc >= q - 1e-12 {
+            return *value;
+        }
+    }
+    v.last().and_then(|(value, _)| *value)
+}
+
+/// Weighted mean and standard deviation of samples `x` with weights `w` (summing to 1).
+pub fn weighted_mean_std(x: &[f64], w: &[f64]) -> (f64, f64) {
+    let mean: f64 = x.iter().zip(w).map(|(a, b)| a * b).sum();
+    let var: f64 = x.iter().zip(w).map(|(a, b)| b * (a - mean).powi(2)).sum();
+    (mean, var.sqrt())
+}
+
+/// Weighted covariance of sample vectors `x` (one per member) with weights `w` about `means`.
+pub fn weighted_covariance(x: &[Vec<f64>], w: &[f64], means: &[f64]) -> DMatrix<f64> {
+    let p = means.len();
+    DMatrix::from_fn(p, p, |a, b| {
+        x.iter()
+            .zip(w)
+            .map(|(v, wi)| wi * (v[a] - means[a]) * (v[b] - means[b]))
+            .sum()
+    })
+}
+
+/// The correlation matrix of covariance `c` (a zero variance gives zero correlations).
+pub fn correlation(c: &DMatrix<f64>) -> Vec<Vec<f64>> {
+    let p = c.nrows();
+    (0..p)
+        .map(|a| {
+            (0..p)
+                .map(|b| c[(a, b)] / (c[(a, a)] * c[(b, b)]).sqrt().max(1e-300))
+                .collect()
+        })
+        .collect()
+}
+
+/// A Gaussian truncated to a box of bounds, drawn by rejection: a draw outside the bounds is
+/// drawn again (up to [`MAX_TRIES`] times, then clamped). Rejection keeps the Gaussian's shape
+/// inside the box; clamping each coordinate would pile draws onto the bounds and break the
+/// correlation there.
+pub struct TruncatedGaussian<'a> {
+    mean: &'a [f64],
+    /// A square root `L` of the covariance (`L Lᵀ = C`), or the standard deviations where the
+    /// coordinates are independent.
+    root: Root,
+    bounds: Vec<(f64, f64)>,
+}
+
+enum Root {
+    Independent(Vec<f64>),
+    Correlated(DMatrix<f64>),
+}
+
+impl<'a> TruncatedGaussian<'a> {
+    /// Independent coordinates with means `mean` and standard deviations `std`. Each
+    /// coordinate is drawn again on its own until it is inside its bounds: for independent
+    /// coordinates that is the same distribution as rejecting whole vectors, with far fewer
+    /// draws.
+    pub fn independent(mean: &'a [f64], std: &[f64], bounds: Vec<(f64, f64)>) -> Self {
+        Self {
+            mean,
+            root: Root::Independent(std.to_vec()),
+            bounds,
+        }
+    }
+
+    /// Means `mean`, standard deviations `std` and correlation `correlation` (independent when
+    /// it is empty; non-finite entries count as zero off the diagonal). Where the covariance's
+    /// Cholesky factor fails in rounding (a nearly singular correlation, as calibration gives
+    /// parameters the data tie together), the root comes from its eigen-decomposition with
+    /// negative eigenvalues set to zero, so that the draws keep the correlation.
+    pub fn correlated(
+        mean: &'a [f64],
+        std: &[f64],
+        correlation: &[Vec<f64>],
+        bounds: Vec<(f64, f64)>,
+    ) -> Self {
+        if correlation.is_empty() {
+            return Self::independent(mean, std, bounds);
+        }
+        let p = mean.len();
+        let cov = DMatrix::from_fn(p, p, |a, b| {
+            let r = correlation
+                .get(a)
+                .and_then(|row| row.get(b))
+                .copied()
+                .filter(|r| r.is_finite())
+                .unwrap_or(if a == b { 1.0 } else { 0.0 });
+            r * std[a] * std[b]
+        });
+        let diagonal = || DMatrix::from_diagonal(&DVector::from_iterator(p, std.iter().copied()));
+        let root = if cov.iter().all(|v| v.is_finite()) {
+            cov.clone().cholesky().map(|c| c.l()).unwrap_or_else(|| {
+                match cov.try_symmetric_eigen(f64::EPSILON, 1000) {
+                    Some(eig) => {
+                        let roots = eig.eigenvalues.map(|v| v.max(0.0).sqrt());
+                        eig.eigenvectors * DMatrix::from_diagonal(&roots)
+                    }
+                    None => diagonal(),
+                }
+            })
+        } else {
+            diagonal()
+        };
+        Self {
+            mean,
+            root: Root::Correlated(root),
+            bounds,
+        }
+    }
+
+    /// `n` draws, seeded by `seed`.
+    pub fn draws(&self, n: usize, seed: u64) -> Vec<Vec<f64>> {
+        let mut rng = Pcg64::seed_from_u64(seed);
+        (0..n).map(|_| self.draw(&mut rng)).collect()
+    }
+
+    /// One draw.
+    pub fn draw(&self, rng: &mut Pcg64) -> Vec<f64> {
+        match &self.root {
+            Root::Independent(std) => self
+                .mean
+                .iter()
+                .zip(std)
+                .zip(&self.bounds)
+                .map(|((m, s), &(lo, hi))| {
+                    let mut v = *m;
+                    for _ in 0..MAX_TRIES {
+                        let z: f64 = StandardNormal.sample(rng);
+                        v = m + s * z;
+                        if v >= lo && v <= hi {
+                            return v;
+                        }
+                    }
+                    v.clamp(lo, hi)
+                })
+                .collect(),
+            Root::Correlated(root) => {
+                let p = self.mean.len();
+                let mut draw = || -> Vec<f64> {
+                    let z = DVector::from_iterator(p, (0..p).map(|_| StandardNormal.sample(rng)));
+                    let x = root * z;
+                    (0..p).map(|j| self.mean[j] + x[j]).collect()
+                };
+                let mut x = draw();
+                for _ in 1..MAX_TRIES {
+                    if self.inside(&x) {
+                        return x;
+                    }
+                    x = draw();
+                }
+                x.iter()
+                    .zip(&self.bounds)
+                    .map(|(v, &(lo, hi))| v.clamp(lo, hi))
+                    .collect()
+            }
+        }
+    }
+
+    fn inside(&self, x: &[f64]) -> bool {
+        x.iter()
+            .zip(&self.bounds)
+            .all(|(v, &(lo, hi))| (lo..=hi).contains(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_count_unreached_values_as_beyond_every_value() {
+        let x = [
+            (Some(3.0), 0.25),
+            (None, 0.25),
+            (Some(1.0), 0.25),
+            (Some(2.0), 0.25),
+        ];
+        assert_eq!(weighted_quantile(&x, 0.05), Some(1.0));
+        assert_eq!(weighted_quantile(&x, 0.5), Some(2.0));
+        assert_eq!(weighted_quantile(&x, 0.95), None);
+    }
+
+    #[test]
+    fn independent_draws_stay_inside_their_bounds() {
+        let mean = [0.0, 10.0];
+        let g = TruncatedGaussian::independent(&mean, &[1.0, 5.0], vec![(-0.5, 0.5), (9.0, 30.0)]);
+        for x in g.draws(2000, 4) {
+            assert!(
+                (-0.5..=0.5).contains(&x[0]) && (9.0..=30.0).contains(&x[1]),
+                "{x:?}"
+            );
+        }
+    }
+}
