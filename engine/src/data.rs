@@ -377,6 +377,41 @@ impl InputSeries {
         Self { tracks }
     }
 
+    /// An empty series of `model`'s inputs, for rows that arrive one by one
+    /// ([`InputSeries::push`]).
+    pub fn new(model: &Model) -> Self {
+        Self {
+            tracks: vec![None; model.inputs.len()],
+        }
+    }
+
+    /// Appends the input values a row at time `t` s gives (one entry per model input, `None`
+    /// where the row does not give it); `t` must be later than every earlier row's.
+    pub fn push(&mut self, t: f64, values: &[Option<f64>]) {
+        for (track, v) in self.tracks.iter_mut().zip(values) {
+            if let Some(v) = v {
+                track.get_or_insert_with(Vec::new).push((t, *v));
+            }
+        }
+    }
+
+    /// Forgets the points that evaluating the series at or after time `t` s no longer needs:
+    /// all but the last point at or before `t`. Amortised O(1) per point: a track's dead
+    /// prefix is dropped once it is half the track.
+    pub fn forget_before(&mut self, t: f64) {
+        for points in self.tracks.iter_mut().flatten() {
+            let dead = points.partition_point(|p| p.0 <= t).saturating_sub(1);
+            if dead >= 16 && 2 * dead >= points.len() {
+                points.drain(..dead);
+            }
+        }
+    }
+
+    /// Points held, over all inputs.
+    pub fn points(&self) -> usize {
+        self.tracks.iter().flatten().map(Vec::len).sum()
+    }
+
     /// Writes the input values at time `t` into `values` (inputs not driven keep their value).
     pub fn values_at(&self, t: f64, values: &mut [f64]) {
         for (v, track) in values.iter_mut().zip(&self.tracks) {

@@ -33,6 +33,8 @@ pub trait Estimator: Send {
     fn samples(&self) -> (Vec<Vec<f64>>, Vec<f64>);
     /// Everything needed to resume, serialisable.
     fn checkpoint(&self) -> FilterCheckpoint;
+    /// The members' twins.
+    fn ensemble(&self) -> &Ensemble;
     /// The members' twins, stepped in parallel.
     fn ensemble_mut(&mut self) -> &mut Ensemble;
     /// Steps the members' thermal grids on `backend`, batched across members
@@ -138,6 +140,10 @@ impl EnsembleKalmanFilter {
 impl Estimator for EnsembleKalmanFilter {
     fn name(&self) -> &'static str {
         "enkf"
+    }
+
+    fn ensemble(&self) -> &Ensemble {
+        &self.ens
     }
 
     fn ensemble_mut(&mut self) -> &mut Ensemble {
@@ -436,6 +442,10 @@ impl Estimator for ParticleFilter {
         "pf"
     }
 
+    fn ensemble(&self) -> &Ensemble {
+        &self.ens
+    }
+
     fn ensemble_mut(&mut self) -> &mut Ensemble {
         &mut self.ens
     }
@@ -604,6 +614,10 @@ impl UnscentedKalmanFilter {
 impl Estimator for UnscentedKalmanFilter {
     fn name(&self) -> &'static str {
         "ukf"
+    }
+
+    fn ensemble(&self) -> &Ensemble {
+        &self.ens
     }
 
     fn ensemble_mut(&mut self) -> &mut Ensemble {

@@ -4,9 +4,10 @@ use std::io::{BufRead, BufReader};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::report::filter_report;
 use super::{
-    CalibrateOptions, CalibrationReport, Checkpoint, Method, Run, TraceRecord, before_after,
-    filter_posterior, finish, open_filter,
+    Assimilation, CalibrateOptions, CalibrationReport, Checkpoint, FnSink, Intake, Method, Run,
+    TraceRecord,
 };
 use crate::data::{DataQuality, DataTable, Policy};
 use crate::error::{Error, Result};
@@ -101,8 +102,10 @@ impl Stream {
 
 /// Follows `path` (`-`: standard input) with an online estimator, calling `on_record` with the
 /// estimate about once per second of data, until standard input ends or a file has not grown
-/// for `idle_exit`. Rows that arrive out of order or repeat a time are counted and left out;
-/// gaps (intervals over five times the median) are counted over the whole stream.
+/// for `idle_exit`. Rows are assimilated as they arrive through the one assimilation loop
+/// ([`Assimilation`]): the work per row does not grow with the stream. Rows that arrive out of
+/// order or repeat a time are counted and left out; gaps (intervals over five times the
+/// median) are counted over the whole stream.
 ///
 /// `save` receives a [`Checkpoint`] every `options.checkpoint_every` seconds of data; with
 /// `options.resume` the filter continues from one, and the rows it had assimilated (the
@@ -113,19 +116,22 @@ pub fn follow(
     path: &str,
     options: &CalibrateOptions,
     idle_exit: Duration,
-    mut on_record: impl FnMut(&TraceRecord) -> Result<()>,
-    mut save: impl FnMut(&Checkpoint) -> Result<()>,
+    on_record: impl FnMut(&TraceRecord) -> Result<()>,
+    save: impl FnMut(&Checkpoint) -> Result<()>,
 ) -> Result<CalibrationReport> {
     if options.method == Method::Batch {
-        return Err(Error::State(
+        return Err(Error::Usage(
             "following a stream needs an online method: enkf, ukf or pf".into(),
         ));
     }
     let label = if path == "-" { "<stdin>" } else { path };
     let sources = [label.to_string()];
     let prior = Checkpoint::prior_in_force(model, options, &sources)?;
-    let (mut filter, (_, resumed_rows)) = open_filter(model, options, &prior)?;
+    let mut assimilation = Assimilation::new(model, options, &sources, &prior)?;
+    assimilation.start_run()?;
+    let mut sink = FnSink(on_record, save);
     let mut stream = Stream::open(path)?;
+    // Every accepted row, for the report's residuals before and after (read once, at the end).
     let mut all = DataTable {
         source: stream.label.clone(),
         columns: Vec::new(),
@@ -133,14 +139,9 @@ pub fn follow(
         rows: Vec::new(),
         quality: DataQuality::default(),
     };
-    let paths: Vec<String> = model.parameters.iter().map(|p| p.path.clone()).collect();
     let start = Instant::now();
     let mut last_growth = Instant::now();
-    let mut next_record = 0.0;
-    let mut next_save = f64::NEG_INFINITY;
-    let every = options.checkpoint_every.max(1e-9);
-    // Rows a resumed filter has already assimilated (the stream is read again from its start).
-    let mut processed = resumed_rows;
+    let mut layout: Option<Layout> = None;
     loop {
         let lines = stream.lines()?;
         let chunk = if lines.is_empty() {
@@ -151,9 +152,10 @@ pub fn follow(
         match chunk {
             Some(table) => {
                 last_growth = Instant::now();
-                if all.columns.is_empty() {
+                if layout.is_none() {
                     table.check_columns(model)?;
                     all.columns = table.columns.clone();
+                    layout = Some(Layout::of(model, &table));
                 } else if table.columns != all.columns {
                     return Err(Error::invalid(
                         &all.source,
@@ -162,48 +164,30 @@ pub fn follow(
                         "the columns changed in the middle of the stream",
                     ));
                 }
-                merge(&mut all, table);
-                let run = Run::from_table(model, &all)?;
-                for i in processed..run.times.len() {
-                    filter.estimate(run.times[i], &run.inputs, &run.z[i])?;
-                    if run.times[i] >= next_record {
-                        let (s, _) = filter_posterior(filter.as_ref(), &prior);
-                        on_record(&TraceRecord {
-                            run: 0,
-                            time: run.times[i],
-                            mean: paths
-                                .iter()
-                                .cloned()
-                                .zip(s.iter().map(|p| p.mean))
-                                .collect(),
-                            std: paths.iter().cloned().zip(s.iter().map(|p| p.std)).collect(),
-                            cost: None,
-                        })?;
-                        next_record = run.times[i] + 1.0;
-                    }
-                    if next_save == f64::NEG_INFINITY {
-                        next_save = run.times[i] + every;
-                    } else if run.times[i] >= next_save {
-                        save(&Checkpoint::new(
-                            model,
-                            options,
-                            &sources,
-                            &prior,
-                            (0, i + 1),
-                            Some(filter.checkpoint()),
-                            None,
-                        ))?;
-                        next_save = run.times[i] + every;
+                let layout = layout.as_ref().expect("set above");
+                add_quality(&mut all.quality, &table.quality);
+                for (t, row) in table.times.iter().zip(table.rows) {
+                    let (inputs, z) = layout.split(&row);
+                    match assimilation.push(*t, &inputs, Some(&z), &mut sink)? {
+                        Intake::Accepted => {
+                            all.times.push(*t);
+                            all.rows.push(row);
+                            all.quality.rows_used += 1;
+                        }
+                        Intake::Duplicate => all.quality.duplicate_times += 1,
+                        Intake::OutOfOrder => all.quality.out_of_order += 1,
                     }
                 }
-                processed = processed.max(run.times.len());
             }
             None if stream.ended => break,
             None if last_growth.elapsed() >= idle_exit => break,
             None => std::thread::sleep(Duration::from_millis(100)),
         }
     }
-    if processed == 0 {
+    assimilation.finish_run(&mut sink)?;
+    all.count_gaps();
+    let run = Run::from_table(model, &all)?;
+    if run.times.is_empty() {
         return Err(Error::invalid(
             &all.source,
             None,
@@ -211,44 +195,42 @@ pub fn follow(
             "no measurement arrived",
         ));
     }
-    all.count_gaps();
-    let run = Run::from_table(model, &all)?;
-    let (summaries, correlation) = filter_posterior(filter.as_ref(), &prior);
-    let members = filter.samples().0.len();
-    let runs = [run];
-    let sums = before_after(model, &runs, &prior, &summaries)?;
-    let mut report = finish(
-        model,
-        &runs,
-        options.method,
-        summaries,
-        correlation,
-        (None, None),
-        members,
-        sums,
-    )?;
+    let mut report = filter_report(model, &[run], options, &prior, assimilation.filter())?;
     report.set_wall(start.elapsed().as_secs_f64());
     Ok(report)
 }
 
-/// Appends `chunk`'s rows to `all`, leaving out (and counting) rows not later than the last.
-fn merge(all: &mut DataTable, chunk: DataTable) {
-    let q = &mut all.quality;
-    let c = &chunk.quality;
+/// Which table columns hold each model input and sensor.
+struct Layout {
+    inputs: Vec<Option<usize>>,
+    sensors: Vec<Option<usize>>,
+}
+
+impl Layout {
+    fn of(model: &Model, table: &DataTable) -> Self {
+        Self {
+            inputs: model.inputs.iter().map(|i| table.column(&i.name)).collect(),
+            sensors: model
+                .sensors
+                .iter()
+                .map(|s| table.column(&s.name))
+                .collect(),
+        }
+    }
+
+    /// A table row's model inputs and measurements.
+    fn split(&self, row: &[Option<f64>]) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
+        let pick = |cols: &[Option<usize>]| cols.iter().map(|c| c.and_then(|c| row[c])).collect();
+        (pick(&self.inputs), pick(&self.sensors))
+    }
+}
+
+/// Adds what a chunk's reader counted to the stream's counts (rows kept are counted as the
+/// assimilation takes them).
+fn add_quality(q: &mut DataQuality, c: &DataQuality) {
     q.rows += c.rows;
     q.non_finite += c.non_finite;
     q.empty += c.empty;
     q.duplicate_times += c.duplicate_times;
     q.out_of_order += c.out_of_order;
-    for (t, row) in chunk.times.into_iter().zip(chunk.rows) {
-        match all.times.last() {
-            Some(last) if t == *last => q.duplicate_times += 1,
-            Some(last) if t < *last => q.out_of_order += 1,
-            _ => {
-                all.times.push(t);
-                all.rows.push(row);
-                q.rows_used += 1;
-            }
-        }
-    }
 }

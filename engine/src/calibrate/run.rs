@@ -20,6 +20,20 @@ pub struct Run {
     pub z: Vec<Vec<Option<f64>>>,
     /// What the reader found wrong (counted, and left out).
     pub quality: DataQuality,
+    /// Every row in time order, as an online estimator receives them.
+    pub rows: Vec<RunRow>,
+}
+
+/// One row of a recorded run: its time in s, the model inputs it gives (`None` where it does
+/// not give one), and the index into [`Run::z`] of its measurements, if it has any.
+#[derive(Debug, Clone)]
+pub struct RunRow {
+    /// Time in s.
+    pub time: f64,
+    /// Per model input: its value in this row.
+    pub inputs: Vec<Option<f64>>,
+    /// Index into [`Run::times`] and [`Run::z`].
+    pub measured: Option<usize>,
 }
 
 impl Run {
@@ -55,13 +69,24 @@ impl Run {
                 ),
             ));
         }
-        let (mut times, mut z) = (Vec::new(), Vec::new());
+        let input_columns: Vec<Option<usize>> =
+            model.inputs.iter().map(|i| table.column(&i.name)).collect();
+        let (mut times, mut z, mut rows) = (Vec::new(), Vec::new(), Vec::new());
         for (t, row) in table.times.iter().zip(&table.rows) {
             let values: Vec<Option<f64>> = columns.iter().map(|c| c.and_then(|c| row[c])).collect();
-            if values.iter().any(Option::is_some) {
+            let measured = values.iter().any(Option::is_some).then(|| {
                 times.push(*t);
                 z.push(values);
-            }
+                z.len() - 1
+            });
+            rows.push(RunRow {
+                time: *t,
+                inputs: input_columns
+                    .iter()
+                    .map(|c| c.and_then(|c| row[c]))
+                    .collect(),
+                measured,
+            });
         }
         Ok(Self {
             source: table.source.clone(),
@@ -69,6 +94,7 @@ impl Run {
             times,
             z,
             quality: table.quality.clone(),
+            rows,
         })
     }
 
