@@ -19,6 +19,7 @@ use std::time::Instant;
 
 pub use assimilate::{Assimilation, FnSink, Intake, Sink};
 pub use checkpoint::Checkpoint;
+pub(crate) use filters::open_filter;
 pub use filters::{
     EnsembleKalmanFilter, Estimator, FilterCheckpoint, ParticleFilter, UnscentedKalmanFilter,
 };
@@ -142,39 +143,6 @@ fn check_noise(model: &Model, runs: &[Run]) -> Result<Vec<f64>> {
 /// The data sources of `runs`, as a checkpoint records them.
 fn sources_of(runs: &[Run]) -> Vec<String> {
     runs.iter().map(|r| r.source.clone()).collect()
-}
-
-/// The online estimator `options` ask for, new from `prior` or resumed from
-/// `options.resume`, with the (run, row) to continue from.
-pub(crate) fn open_filter(
-    model: &Arc<Model>,
-    options: &CalibrateOptions,
-    prior: &[(f64, f64)],
-) -> Result<(Box<dyn Estimator>, (usize, usize))> {
-    let resumed = options
-        .resume
-        .as_ref()
-        .and_then(|c| c.filter.as_ref().map(|f| (f, c.position)));
-    let seed = options.seed;
-    let thetas = || draw_prior(model, prior, options.members.max(2), seed);
-    let filter: Box<dyn Estimator> = match (options.method, resumed) {
-        (Method::Batch, _) => {
-            return Err(Error::State(
-                "batch calibration has no online estimator".into(),
-            ));
-        }
-        (Method::EnKF, None) => Box::new(EnsembleKalmanFilter::new(model, &thetas(), seed)?),
-        (Method::EnKF, Some((f, _))) => Box::new(EnsembleKalmanFilter::resume(model, f, seed)?),
-        (Method::Ukf, None) => Box::new(UnscentedKalmanFilter::new(model, prior, seed)?),
-        (Method::Ukf, Some((f, _))) => Box::new(UnscentedKalmanFilter::resume(model, f, seed)?),
-        (Method::ParticleFilter, None) => Box::new(ParticleFilter::new(model, &thetas(), seed)?),
-        (Method::ParticleFilter, Some((f, _))) => Box::new(ParticleFilter::resume(model, f, seed)?),
-    };
-    let mut filter = filter;
-    if matches!(options.backend, crate::thermal::Backend::Gpu(_)) {
-        filter.set_backend(&options.backend)?;
-    }
-    Ok((filter, resumed.map_or((0, 0), |(_, pos)| pos)))
 }
 
 /// Calibrates `model` on `runs`. `trace` receives progress records, `progress` the fraction
