@@ -2,9 +2,12 @@
 //! [`Model`] that every twin instance shares.
 
 pub(crate) mod compile;
+mod context;
 pub mod locate;
+mod mechanics;
 pub mod params;
 pub mod quasi;
+mod sensors;
 pub mod spec;
 mod thermal;
 pub mod wear;

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::compile::Ctx;
+use super::context::Ctx;
 use crate::error::Result;
 
 /// `[solver.quasi_steady]` as written.

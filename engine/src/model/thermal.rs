@@ -1,7 +1,7 @@
 //! Compilation of the `[thermal]` section.
 
 use super::TemperatureOf;
-use super::compile::Ctx;
+use super::context::Ctx;
 use super::spec::{BoundarySpec, GridSpec, MaterialSpec, RegionSpec, SensorSpec, ThermalSpec};
 use super::{Drive, Input, Joint, JointKind};
 use crate::error::Result;
@@ -28,7 +28,7 @@ pub(super) fn compile_thermal(
             format!("expected a whole multiple of solver.dt_mech = {dt_mech} s, got {dt_req}"),
         ));
     }
-    let source = |path: &[&str], s| super::compile::compile_source(cx, path, s, inputs);
+    let source = |path: &[&str], s| super::context::compile_source(cx, path, s, inputs);
 
     let mut ambients = Vec::new();
     for (name, a) in &spec.ambient {
@@ -409,7 +409,7 @@ fn boundary_kind(
                     "a fixed boundary needs `temperature` (°C)",
                 )
             })?;
-            BoundaryKind::Fixed(super::compile::compile_source(
+            BoundaryKind::Fixed(super::context::compile_source(
                 cx,
                 &at("temperature"),
                 t,
@@ -428,7 +428,7 @@ fn boundary_kind(
                     "a flux boundary needs `flux` (W/m², into the body)",
                 )
             })?;
-            BoundaryKind::Flux(super::compile::compile_source(cx, &at("flux"), q, inputs)?)
+            BoundaryKind::Flux(super::context::compile_source(cx, &at("flux"), q, inputs)?)
         }
         "convection" => {
             unexpected(&[

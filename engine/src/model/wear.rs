@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::compile::{Ctx, compile_source};
+use super::context::{Ctx, compile_source};
 use super::spec::SourceSpec;
 use super::{Bearing, Drive, Input, Joint, JointKind};
 use crate::error::Result;
