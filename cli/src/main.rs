@@ -2,7 +2,6 @@
 
 mod commands;
 mod plot;
-mod predict;
 mod report;
 
 use std::path::PathBuf;
@@ -26,11 +25,11 @@ enum Command {
         model: PathBuf,
     },
     /// Simulate a model and write sensor traces and a report.
-    Simulate(commands::SimulateArgs),
+    Simulate(commands::simulate::SimulateArgs),
     /// Calibrate a model's parameters on recorded sensor data and report the posterior.
-    Calibrate(commands::CalibrateArgs),
+    Calibrate(commands::calibrate::CalibrateArgs),
     /// Forecast wear, health and remaining useful life under an assumed operating schedule.
-    Predict(predict::PredictArgs),
+    Predict(commands::predict::PredictArgs),
     /// Run validation cases and print a table; exit non-zero if any case fails.
     Validate {
         /// A directory of cases (each a folder with `case.toml`), or one case folder.
@@ -49,11 +48,11 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { model } => commands::check(&model),
-        Command::Simulate(args) => commands::simulate(&args),
-        Command::Calibrate(args) => commands::calibrate(&args),
-        Command::Predict(args) => predict::predict(&args),
-        Command::Validate { dir, report } => commands::validate(&dir, report.as_deref()),
+        Command::Check { model } => commands::check::check(&model),
+        Command::Simulate(args) => commands::simulate::simulate(&args),
+        Command::Calibrate(args) => commands::calibrate::calibrate(&args),
+        Command::Predict(args) => commands::predict::predict(&args),
+        Command::Validate { dir, report } => commands::validate::validate(&dir, report.as_deref()),
     };
     match result {
         Ok(code) => code,

@@ -62,7 +62,7 @@ pub fn calibration_plot(
         .filter(|s| run.z.iter().any(|z| z[*s].is_some()))
         .collect();
     let label = path.display().to_string();
-    let fail = |e: &dyn std::fmt::Display| Error::State(format!("{label}: plot: {e}"));
+    let fail = |e: &dyn std::fmt::Display| Error::output(&label, format!("plot: {e}"));
     let height = PANEL_HEIGHT * sensors.len().max(1) as u32;
     let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(&e))?;
@@ -142,7 +142,7 @@ pub fn prognosis_plot(
         }
     }
     let label = path.display().to_string();
-    let fail = |e: &dyn std::fmt::Display| Error::State(format!("{label}: plot: {e}"));
+    let fail = |e: &dyn std::fmt::Display| Error::output(&label, format!("plot: {e}"));
     let root = SVGBackend::new(path, (WIDTH, PANEL_HEIGHT * panels.len().max(1) as u32))
         .into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(&e))?;

@@ -13,7 +13,7 @@ use machine_twin::twin::{State, Twin};
 use machine_twin::{Error, Model, Result};
 use serde::Serialize;
 
-use crate::commands::{progress_bar, write_json};
+use super::{progress_bar, write_json};
 use crate::report::{read_distribution, rul_line};
 
 /// `twin predict` arguments.

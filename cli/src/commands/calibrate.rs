@@ -1,0 +1,356 @@
+//! `twin calibrate`: estimate a model's parameters from recorded runs or a stream.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use machine_twin::calibrate::{
+    CalibrateOptions, CalibrationReport, Checkpoint, Method, Run,
+    calibrate_with_checkpoints as run_calibration,
+};
+use machine_twin::thermal::Backend;
+use machine_twin::{Error, Model, Result};
+
+use super::{
+    BackendArg, positive_seconds, progress_bar, resolve_backend, write_json, write_json_atomic,
+};
+
+/// `twin calibrate` arguments.
+#[derive(Args)]
+pub struct CalibrateArgs {
+    /// The model file (TOML) with its [[parameter]] list.
+    model: PathBuf,
+    /// A recorded run: CSV or NDJSON with `time` (s), model inputs and sensors by name; `-`
+    /// reads stdin. Several files are separate runs of the same kind of machine, each from the
+    /// model's initial state, sharing the parameters.
+    #[arg(long = "data", required = true)]
+    data: Vec<String>,
+    /// batch: Levenberg–Marquardt over all runs (default; covariance from the Jacobian);
+    /// enkf: ensemble Kalman filter; ukf: unscented Kalman filter; pf: particle filter.
+    #[arg(long, value_enum, default_value_t = MethodArg::Batch)]
+    method: MethodArg,
+    /// Where the filters' members step their thermal grids: cpu (each member its own), gpu
+    /// (all members' grids batched into one dispatch per grid), or auto (a hardware GPU when
+    /// the members' grids together are large enough to repay it). Batch calibration steps its
+    /// simulations on the CPU.
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    backend: BackendArg,
+    /// Ensemble members of the filters; after a batch fit, the posterior draws replayed for the
+    /// RUL of a model with events.
+    #[arg(long, default_value_t = 64)]
+    members: usize,
+    /// Seed of the prior draws and the filters.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Most Levenberg–Marquardt iterations.
+    #[arg(long, default_value_t = 20)]
+    max_iterations: usize,
+    /// Start from the parameter distribution (mean, std) of an earlier calibration report
+    /// instead of the model's priors.
+    #[arg(long)]
+    prior: Option<PathBuf>,
+    /// Write the report (JSON) here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Write the estimates over time (NDJSON) here.
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Plot measured data against the prior and the calibrated twin, one panel per sensor
+    /// (SVG; the first run).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Keep a checkpoint here (replaced atomically), so that a killed job can `--resume`.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Seconds of data between checkpoints of the filters (batch: every iteration).
+    #[arg(long, default_value_t = 60.0)]
+    checkpoint_every: f64,
+    /// Continue from a checkpoint (same model, data, method and seed); the result equals an
+    /// uninterrupted run's.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Keep reading the one --data file (or stdin) as it grows and emit estimates as NDJSON
+    /// lines as data arrive (to --trace, else stdout); online methods only. With --checkpoint
+    /// it keeps a resumable state; --resume reads the stream again from its start, skips the
+    /// rows already assimilated and appends to the --trace.
+    #[arg(long)]
+    follow: bool,
+    /// With --follow on a file: stop after this many seconds without new data.
+    #[arg(long, default_value_t = 10.0)]
+    idle_exit: f64,
+    /// Forecast horizon in s after the last data point for the wear, damage and RUL of the
+    /// report (models with wear elements, sections or events; default 10× the last run).
+    #[arg(long)]
+    horizon: Option<f64>,
+}
+
+fn calibrate_follow(
+    args: &CalibrateArgs,
+    model: &std::sync::Arc<Model>,
+    options: &CalibrateOptions,
+) -> Result<ExitCode> {
+    if args.data.len() != 1 {
+        return Err(Error::invalid(
+            "--follow",
+            None,
+            None,
+            "expected exactly one --data file (or - for stdin)",
+        ));
+    }
+    if options.method == Method::Batch {
+        return Err(Error::invalid(
+            "--follow",
+            None,
+            None,
+            "expected an online --method: enkf, ukf or pf",
+        ));
+    }
+    positive_seconds("--idle-exit", args.idle_exit)?;
+    // A resumed job appends to the trace it was writing.
+    let mut out: Box<dyn Write> = match &args.trace {
+        Some(p) => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(options.resume.is_some())
+                .truncate(options.resume.is_none())
+                .open(p)
+                .map_err(|e| Error::io(p.display().to_string(), e))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let report = machine_twin::calibrate::follow::follow(
+        model,
+        &args.data[0],
+        options,
+        std::time::Duration::from_secs_f64(args.idle_exit),
+        |rec| {
+            let line = serde_json::to_string(rec).map_err(|e| Error::output("--trace", e))?;
+            writeln!(out, "{line}")
+                .and_then(|_| out.flush())
+                .map_err(|e| Error::io("--trace", e))
+        },
+        |cp| match &args.checkpoint {
+            Some(path) => write_json_atomic(path, cp),
+            None => Ok(()),
+        },
+    )?;
+    if let Some(path) = &args.report {
+        write_json(path, &report)?;
+    }
+    let q = &report.data_quality;
+    eprintln!(
+        "{}: followed {:.1} s of data with {}; {} rows, {} left out (non-finite {}, duplicate {}, out of order {}); {} gaps",
+        model.name,
+        report.sim_seconds,
+        report.method,
+        q.values().map(|d| d.rows).sum::<usize>(),
+        q.values().map(|d| d.rows - d.rows_used).sum::<usize>(),
+        q.values().map(|d| d.non_finite).sum::<usize>(),
+        q.values().map(|d| d.duplicate_times).sum::<usize>(),
+        q.values().map(|d| d.out_of_order).sum::<usize>(),
+        q.values().map(|d| d.gaps).sum::<usize>(),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(&label, e))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::invalid(
+            &label,
+            Some(e.line()),
+            None,
+            format!("not a calibration checkpoint: {e}"),
+        )
+    })
+}
+
+/// `--method` values.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MethodArg {
+    /// Levenberg–Marquardt.
+    Batch,
+    /// Ensemble Kalman filter.
+    Enkf,
+    /// Particle filter.
+    Pf,
+    /// Unscented Kalman filter.
+    Ukf,
+}
+
+fn method_of(m: MethodArg) -> Method {
+    match m {
+        MethodArg::Batch => Method::Batch,
+        MethodArg::Enkf => Method::EnKF,
+        MethodArg::Pf => Method::ParticleFilter,
+        MethodArg::Ukf => Method::Ukf,
+    }
+}
+
+/// Reads the prior (mean, std per declared parameter) from an earlier report.
+fn read_prior(path: &Path, model: &Model) -> Result<Vec<(f64, f64)>> {
+    let d = crate::report::read_distribution(path, model, true)?;
+    Ok(d.mean.into_iter().zip(d.std).collect())
+}
+
+/// Runs `twin calibrate`.
+pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
+    let model = Model::from_file(&args.model)?;
+    let mut options = CalibrateOptions {
+        method: method_of(args.method),
+        members: args.members,
+        seed: args.seed,
+        prior: args
+            .prior
+            .as_deref()
+            .map(|p| read_prior(p, &model))
+            .transpose()?,
+        max_iterations: args.max_iterations,
+        checkpoint_every: args.checkpoint_every,
+        resume: None,
+        horizon: args.horizon,
+        backend: Backend::Cpu,
+    };
+    positive_seconds("--checkpoint-every", args.checkpoint_every)?;
+    if args.members < 2 {
+        return Err(Error::invalid(
+            "--members",
+            None,
+            None,
+            "expected at least 2 members",
+        ));
+    }
+    if options.method != Method::Batch {
+        options.backend = resolve_backend(args.backend, &model, args.members)?;
+    } else if args.backend == BackendArg::Gpu {
+        eprintln!("--backend gpu: batch calibration steps its simulations on the CPU");
+    }
+    options.resume = args.resume.as_deref().map(read_checkpoint).transpose()?;
+    if args.follow {
+        return calibrate_follow(args, &model, &options);
+    }
+    let runs = args
+        .data
+        .iter()
+        .map(|d| Run::read(&model, d))
+        .collect::<Result<Vec<_>>>()?;
+    warn_about_data(&model, &runs, &args.data);
+    let mut trace = args
+        .trace
+        .as_deref()
+        .map(|p| {
+            std::fs::File::create(p)
+                .map(std::io::BufWriter::new)
+                .map_err(|e| Error::io(p.display().to_string(), e))
+        })
+        .transpose()?;
+    let bar = progress_bar(1000);
+    let report = run_calibration(
+        &model,
+        &runs,
+        &options,
+        |rec| {
+            if let Some(w) = trace.as_mut() {
+                let line = serde_json::to_string(rec).map_err(|e| Error::output("--trace", e))?;
+                writeln!(w, "{line}").map_err(|e| Error::io("--trace", e))?;
+            }
+            Ok(())
+        },
+        |f| bar.set_position((f * 1000.0) as u64),
+        |cp| match &args.checkpoint {
+            Some(path) => write_json_atomic(path, cp),
+            None => Ok(()),
+        },
+    )?;
+    bar.finish_and_clear();
+    if let Some(mut w) = trace {
+        w.flush().map_err(|e| Error::io("--trace", e))?;
+    }
+    if let Some(path) = &args.report {
+        write_json(path, &report)?;
+    }
+    if let Some(path) = &args.plot {
+        crate::plot::calibration_plot(path, &model, &runs, &report)?;
+    }
+    print_summary(&model, &report);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Says which model inputs the data leave at their defaults, and what the reader left out.
+fn warn_about_data(model: &Model, runs: &[Run], paths: &[String]) {
+    for (r, path) in runs.iter().zip(paths) {
+        let missing: Vec<&str> = model
+            .inputs
+            .iter()
+            .filter(|i| !r.drives_input(model, &i.name))
+            .map(|i| i.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            eprintln!(
+                "{path}: no column for model input(s) {}: held at their defaults",
+                missing.join(", ")
+            );
+        }
+        let q = &r.quality;
+        if q.non_finite + q.duplicate_times + q.out_of_order + q.gaps > 0 {
+            eprintln!(
+                "{}: left out {} non-finite values, {} duplicate-time rows, {} out-of-order rows; {} gaps",
+                r.source, q.non_finite, q.duplicate_times, q.out_of_order, q.gaps
+            );
+        }
+    }
+}
+
+/// Prints the calibration's summary: the job, each parameter, the residuals, the outlook.
+fn print_summary(model: &Model, report: &CalibrationReport) {
+    eprintln!(
+        "{}: {} over {} run(s), {:.1} s of data in {:.2} s wall (real-time factor {:.1}){}",
+        model.name,
+        report.method,
+        report.runs.len(),
+        report.sim_seconds,
+        report.wall_seconds,
+        report.real_time_factor,
+        report
+            .iterations
+            .map(|i| format!(
+                ", {i} iterations, converged: {}",
+                report.converged.unwrap_or(false)
+            ))
+            .unwrap_or_default()
+    );
+    for (path, p) in &report.parameters {
+        eprintln!(
+            "  {path}: {:.6e} ± {:.2e} (90 % interval {:.6e} … {:.6e}; prior {:.4e} ± {:.2e})",
+            p.mean, p.std, p.p05, p.p95, p.prior_mean, p.prior_std
+        );
+    }
+    for (sensor, r) in &report.residual_rmse {
+        eprintln!(
+            "  residual RMSE {sensor}: {:.4e} → {:.4e} {} ({} samples)",
+            r.before, r.after, r.unit, r.samples
+        );
+    }
+    print_outlook(report);
+}
+
+/// Prints wear, damage and RUL at the end of the data (models that have them).
+fn print_outlook(report: &CalibrationReport) {
+    for (name, b) in report.wear.iter().chain(&report.damage) {
+        eprintln!(
+            "  {name} at the last data point: {:.4e} (90 % interval {:.4e} … {:.4e})",
+            b.p50, b.p05, b.p95
+        );
+    }
+    for (event, r) in &report.rul {
+        eprintln!(
+            "  {}; {:.0} % of the posterior reaches it within {:.0} s",
+            crate::report::rul_line(event, r),
+            100.0 * r.reached,
+            r.horizon
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! The subcommands, one file each, and the argument helpers they share.
+
+pub mod calibrate;
+pub mod check;
+pub mod predict;
+pub mod simulate;
+pub mod validate;
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use machine_twin::thermal::{Backend, BackendChoice, choose};
+use machine_twin::{Error, Model, Result};
+
+/// `--backend` values.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    /// The rayon CPU path.
+    Cpu,
+    /// The WGSL kernels on a GPU (an error when none opens).
+    Gpu,
+    /// Choose.
+    Auto,
+}
+
+/// The backend `arg` asks for, for `members` copies of `model`'s grids stepped together;
+/// says on stderr which it took and why (models with grids).
+pub(crate) fn resolve_backend(arg: BackendArg, model: &Model, members: usize) -> Result<Backend> {
+    let choice = match arg {
+        BackendArg::Cpu => BackendChoice::Cpu,
+        BackendArg::Gpu => BackendChoice::Gpu,
+        BackendArg::Auto => BackendChoice::Auto,
+    };
+    let (backend, why) = choose(choice, model.thermal.node_updates(members))?;
+    if !model.thermal.grids.is_empty() {
+        eprintln!("thermal grids on {why}");
+    }
+    Ok(backend)
+}
+
+/// A progress bar on a terminal; hidden in pipes and files.
+pub(crate) fn progress_bar(len: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {percent}% (eta {eta})",
+        )
+        .expect("static template"),
+    );
+    bar
+}
+
+/// Writes `value` as pretty JSON to `path`.
+pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let label = path.display().to_string();
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::output(path.display().to_string(), e))?;
+    std::fs::write(path, text + "\n").map_err(|e| Error::io(label, e))
+}
+
+/// Writes `value` as JSON to `path` through a temporary file and a rename, so a reader (or a
+/// resumed job) never sees half a file.
+pub(crate) fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let label = path.display().to_string();
+    let tmp = path.with_extension("tmp");
+    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&label, e))?;
+    let mut w = std::io::BufWriter::new(file);
+    serde_json::to_writer(&mut w, value).map_err(|e| Error::output(&label, e))?;
+    w.flush().map_err(|e| Error::io(&label, e))?;
+    drop(w);
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(&label, e))
+}
+
+/// Checks that the value of `flag` is a finite number of seconds above zero.
+pub(crate) fn positive_seconds(flag: &str, value: f64) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            flag,
+            None,
+            None,
+            format!("expected seconds > 0, got {value}"),
+        ))
+    }
+}

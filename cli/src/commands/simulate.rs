@@ -1,0 +1,167 @@
+//! `twin simulate`: step a model through its inputs, write traces and a report.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use machine_twin::data::{DataTable, InputSeries, Policy, TraceWriter};
+use machine_twin::simulate::{SimulateOptions, simulate as run_simulation};
+use machine_twin::{Error, Model, Result};
+
+use super::{BackendArg, progress_bar, resolve_backend, write_json};
+
+/// `twin simulate` arguments.
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// The model file (TOML).
+    model: PathBuf,
+    /// Simulated duration in s (default: to the end of --inputs, else 10 s).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Model inputs over time: CSV or NDJSON with a `time` column (s) and input columns.
+    #[arg(long)]
+    inputs: Option<String>,
+    /// Override a model value by its parameter path, e.g. joint.spindle.friction.viscous=2e-4.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    sets: Vec<String>,
+    /// Seed of the sensor noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write sensor traces here (.csv, or .ndjson/.jsonl; `-` for stdout as CSV).
+    #[arg(long)]
+    out: Option<String>,
+    /// Write the run report (JSON) here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Where the thermal grids run: cpu, gpu, or auto (a hardware GPU when the grids are
+    /// large enough to repay it; says which it took and why).
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    backend: BackendArg,
+    /// Write the twin's final state (JSON) here: a start for `twin predict --state`.
+    #[arg(long)]
+    final_state: Option<PathBuf>,
+    /// Integrate every mechanical step even where the model enables `[solver.quasi_steady]`
+    /// (which otherwise sub-steps settled thermal intervals, its sensors then sampling once per
+    /// interval): for traces at the sensors' full rates, such as synthetic data.
+    #[arg(long)]
+    exact: bool,
+}
+
+fn parse_set(s: &str) -> Result<(String, f64)> {
+    let bad = |m: &str| Error::Parameter {
+        path: s.to_string(),
+        message: m.to_string(),
+    };
+    let (path, value) = s
+        .split_once('=')
+        .ok_or_else(|| bad("expected PATH=VALUE"))?;
+    let value: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| bad("expected a number after `=`"))?;
+    Ok((path.trim().to_string(), value))
+}
+
+/// Runs `twin simulate`.
+pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
+    let model = Model::from_file(&args.model)?;
+    let inputs = match &args.inputs {
+        Some(path) => {
+            let table = DataTable::read(path, Policy::Strict)?;
+            table.check_columns(&model)?;
+            Some(InputSeries::from_table(&model, &table))
+        }
+        None => None,
+    };
+    let backend = resolve_backend(args.backend, &model, 1)?;
+    let options = SimulateOptions {
+        backend,
+        duration: args.duration,
+        inputs,
+        sets: args
+            .sets
+            .iter()
+            .map(|s| parse_set(s))
+            .collect::<Result<_>>()?,
+        seed: args.seed,
+        exact: args.exact,
+    };
+    if let Some(d) = options.duration
+        && !(d.is_finite() && d > 0.0)
+    {
+        return Err(Error::invalid(
+            "--duration",
+            None,
+            None,
+            format!("expected a time in s > 0, got {d}"),
+        ));
+    }
+    let columns: Vec<String> = model
+        .inputs
+        .iter()
+        .map(|i| i.name.clone())
+        .chain(model.sensors.iter().map(|s| s.name.clone()))
+        .collect();
+    let mut writer = args
+        .out
+        .as_deref()
+        .map(|p| TraceWriter::create(p, columns))
+        .transpose()?;
+    let bar = progress_bar(1000);
+    let report = run_simulation(
+        model.clone(),
+        &options,
+        |t, values| writer.as_mut().map_or(Ok(()), |w| w.row(t, values)),
+        |fraction| bar.set_position((fraction * 1000.0) as u64),
+    )?;
+    bar.finish_and_clear();
+    if let Some(w) = writer {
+        w.finish()?;
+    }
+    if let Some(path) = &args.report {
+        write_json(path, &report)?;
+    }
+    if let (Some(path), Some(state)) = (&args.final_state, &report.final_state) {
+        let label = path.display().to_string();
+        std::fs::write(path, state.0.to_json()?).map_err(|e| Error::io(label, e))?;
+    }
+    eprintln!(
+        "{}: simulated {:.3} s in {:.3} s wall ({} steps integrated, {:.0} steps/s, real-time factor {:.1}{}){}",
+        model.name,
+        report.sim_seconds,
+        report.wall_seconds,
+        report.steps,
+        report.steps_per_second,
+        report.real_time_factor,
+        if report.quasi_steady_share > 0.0 {
+            format!(
+                "; quasi-steady sub-stepping over {:.1} % of the time",
+                100.0 * report.quasi_steady_share
+            )
+        } else {
+            String::new()
+        },
+        args.out
+            .as_deref()
+            .map(|o| format!(", {} rows → {o}", report.rows))
+            .unwrap_or_default()
+    );
+    if let Some(th) = &report.thermal {
+        eprintln!(
+            "thermal: {} grid node updates ({:.3e}/s of wall time), heat entered {:.1} J, stored {:.1} J, lost {:.1} J (balance error {:.2e})",
+            th.grid_node_updates,
+            th.grid_node_updates_per_second,
+            th.heat_entered_j,
+            th.heat_stored_j,
+            th.heat_lost_j,
+            th.balance_error
+        );
+    }
+    for (name, w) in &report.wear {
+        eprintln!("wear {name}: {w:.4e} at the end");
+    }
+    for (name, d) in &report.damage {
+        eprintln!("damage {name}: {d:.4e} (Miner) at the end");
+    }
+    Ok(ExitCode::SUCCESS)
+}
