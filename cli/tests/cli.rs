@@ -126,7 +126,7 @@ fn simulate_gpu_backend_runs_or_says_why_not() {
         );
     } else {
         assert!(
-            !std::env::var("MACHINE_TWIN_REQUIRE_GPU").is_ok_and(|v| v == "1"),
+            !machine_twin::thermal::gpu_required(),
             "a GPU adapter is required here: {}",
             stderr(&o)
         );
@@ -232,55 +232,15 @@ fn validate_fails_on_a_failing_case() {
 }
 
 /// A small calibration problem: a speed-controlled flywheel whose friction is to be found.
-const FLYWHEEL: &str = r#"
-[model]
-name = "flywheel"
-[solver]
-dt_mech = 0.002
-iterations = 1
-gravity = [0.0, 0.0, 0.0]
-[input.speed_cmd]
-unit = "rad/s"
-[body.wheel]
-mass = 10.0
-inertia = [0.05, 0.03, 0.03]
-[joint.shaft]
-type = "revolute"
-parent = "world"
-child = "wheel"
-axis = [1.0, 0.0, 0.0]
-friction = { coulomb = 0.1, viscous = 2.0e-3 }
-[drive.motor]
-joint = "shaft"
-mode = "speed"
-setpoint = { input = "speed_cmd" }
-kp = 0.5
-ki = 5.0
-torque_constant = 0.5
-[sensor.current]
-kind = "motor_current"
-drive = "motor"
-rate = 50.0
-noise_std = 0.01
-[[parameter]]
-path = "joint.shaft.friction.viscous"
-std = 1.0e-3
-bounds = [0.0, 1.0]
-[[parameter]]
-path = "joint.shaft.friction.coulomb"
-std = 0.05
-bounds = [0.0, 10.0]
-"#;
 
-/// Writes the flywheel model and synthetic data (true viscous 2.6e-3, Coulomb 0.13) to a
-/// scratch directory; returns (model, data).
 fn read_json(path: &PathBuf) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// The flywheel fixture and synthetic data from it (true viscous 2.6e-3, Coulomb 0.13) written
+/// to a scratch directory; returns (model, data).
 fn flywheel_data(tag: &str) -> (String, String) {
-    let model = scratch(&format!("{tag}_flywheel.toml"));
-    std::fs::write(&model, FLYWHEEL).unwrap();
+    let model = root().join("engine/tests/fixtures/flywheel_mechanical.toml");
     let program = scratch(&format!("{tag}_program.csv"));
     std::fs::write(
         &program,

@@ -124,9 +124,21 @@ pub struct ThermalSummary {
     pub node_temperatures: indexmap::IndexMap<String, f64>,
 }
 
+/// The columns of a trace after `time`, in the order of [`simulate`]'s rows: every model
+/// input, then every sensor (the data-file contract that `twin calibrate` reads back; see
+/// ARCHITECTURE.md, "Data files").
+pub fn trace_columns(model: &Model) -> Vec<String> {
+    model
+        .inputs
+        .iter()
+        .map(|i| i.name.clone())
+        .chain(model.sensors.iter().map(|s| s.name.clone()))
+        .collect()
+}
+
 /// Simulates `model` as `options` say, calling `row(time, values)` for every sampling instant
-/// (the model inputs at that time, then one value per sensor, `None` where that sensor did not
-/// sample: a table that `twin calibrate` reads back), and `progress(fraction)` now and then.
+/// (in the order of [`trace_columns`]: the model inputs at that time, then one value per sensor,
+/// `None` where that sensor did not sample: a table that `twin calibrate` reads back), and `progress(fraction)` now and then.
 pub fn simulate(
     model: Arc<Model>,
     options: &SimulateOptions,

@@ -3,26 +3,8 @@
 use machine_twin::data::{DataTable, Policy};
 use machine_twin::{Error, Model};
 
-const GOOD: &str = r#"
-[model]
-name = "arm"
-
-[body.link]
-mass = 2.0
-inertia = [0.01, 0.02, 0.02]
-position = [0.5, 0.0, 0.0]
-
-[joint.hinge]
-type = "revolute"
-parent = "world"
-child = "link"
-axis = [0.0, 1.0, 0.0]
-
-[sensor.angle]
-kind = "joint_position"
-joint = "hinge"
-rate = 100.0
-"#;
+/// A one-link arm: the reference model the error tests break one field at a time.
+const GOOD: &str = include_str!("fixtures/arm.toml");
 
 fn error_of(src: &str) -> String {
     match Model::from_toml(src, "models/arm.toml") {
@@ -158,29 +140,8 @@ fn unknown_set_path_is_a_parameter_error() {
     assert!(twin.set("joint.hinge.friction.viscous", -1.0).is_err());
 }
 
-const THERMAL: &str = r#"
-[thermal]
-dt = 0.1
-[thermal.ambient.air]
-temperature = 20.0
-[thermal.node.n]
-capacity = 100.0
-[thermal.link.to_air]
-between = ["n", "air"]
-conductance = 1.0
-[thermal.grid.g]
-size = [0.1, 0.1, 0.1]
-nodes = [5, 5, 5]
-material = { k = 45.0, rho = 7850.0, cp = 470.0 }
-[thermal.grid.g.boundary.skin]
-faces = ["x_min"]
-kind = "convection"
-h = 10.0
-ambient = "air"
-[thermal.heat.friction]
-from = "joint.hinge.friction"
-node = "n"
-"#;
+/// A thermal part appended to the arm (a node, a link, a grid, a heat source).
+const THERMAL: &str = include_str!("fixtures/arm_thermal_part.toml");
 
 #[test]
 fn thermal_reference_model_is_valid() {

@@ -9,68 +9,8 @@ use machine_twin::data::{DataTable, Policy};
 use machine_twin::simulate::{SimulateOptions, simulate};
 use machine_twin::{Model, data::InputSeries};
 
-const MODEL: &str = r#"
-[model]
-name = "flywheel"
-[solver]
-dt_mech = 0.002
-iterations = 1
-gravity = [0.0, 0.0, 0.0]
-[input.speed_cmd]
-unit = "rad/s"
-default = 0.0
-[body.wheel]
-mass = 10.0
-inertia = [0.05, 0.03, 0.03]
-[joint.shaft]
-type = "revolute"
-parent = "world"
-child = "wheel"
-axis = [1.0, 0.0, 0.0]
-friction = { coulomb = 0.1, viscous = 2.0e-3 }
-[drive.motor]
-joint = "shaft"
-mode = "speed"
-setpoint = { input = "speed_cmd" }
-kp = 0.5
-ki = 5.0
-max_torque = 20.0
-torque_constant = 0.5
-[thermal]
-dt = 0.1
-[thermal.ambient.air]
-temperature = 20.0
-[thermal.node.bearing]
-capacity = 200.0
-[thermal.link.cooling]
-between = ["bearing", "air"]
-conductance = 2.0
-[thermal.heat.friction]
-from = "joint.shaft.friction"
-node = "bearing"
-[sensor.current]
-kind = "motor_current"
-drive = "motor"
-rate = 50.0
-noise_std = 0.01
-[sensor.temperature]
-kind = "temperature"
-node = "bearing"
-rate = 1.0
-noise_std = 0.05
-[[parameter]]
-path = "joint.shaft.friction.viscous"
-std = 1.0e-3
-bounds = [0.0, 1.0]
-[[parameter]]
-path = "joint.shaft.friction.coulomb"
-std = 0.05
-bounds = [0.0, 10.0]
-[[parameter]]
-path = "thermal.link.cooling.conductance"
-std = 1.0
-bounds = [0.0, 100.0]
-"#;
+/// A speed-controlled flywheel whose bearing friction heats a lumped node.
+const MODEL: &str = include_str!("fixtures/flywheel.toml");
 
 const TRUTH: [(&str, f64); 3] = [
     ("joint.shaft.friction.viscous", 2.6e-3),

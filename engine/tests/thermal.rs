@@ -13,77 +13,15 @@ use machine_twin::thermal::{Grid, GridStepper};
 use machine_twin::{Model, Twin};
 
 fn gpu() -> Option<Arc<GpuContext>> {
-    match GpuContext::new() {
-        Ok(ctx) => {
-            eprintln!("GPU adapter: {}", ctx.describe());
-            Some(ctx)
-        }
-        Err(e) => {
-            if std::env::var("MACHINE_TWIN_REQUIRE_GPU").is_ok_and(|v| v == "1") {
-                panic!("MACHINE_TWIN_REQUIRE_GPU=1 but {e}");
-            }
-            eprintln!("SKIPPED: GPU parity test: {e}");
-            None
-        }
+    let ctx = machine_twin::thermal::gpu_or_skip("GPU parity test").unwrap();
+    if let Some(ctx) = &ctx {
+        eprintln!("GPU adapter: {}", ctx.describe());
     }
+    ctx
 }
 
 /// A grid with two materials, all four boundary kinds, two heat sources, probes and means.
-const PARITY_MODEL: &str = r#"
-[model]
-name = "parity"
-[thermal]
-dt = 0.5
-[thermal.ambient.air]
-temperature = 15.0
-[thermal.grid.block]
-size = [0.12, 0.08, 0.05]
-nodes = [13, 9, 6]
-material = { k = 45.0, rho = 7850.0, cp = 470.0 }
-initial = 30.0
-[[thermal.grid.block.region]]
-min = [0.0, 0.0, 0.0]
-max = [0.05, 0.08, 0.02]
-material = { k = 200.0, rho = 2700.0, cp = 900.0 }
-[thermal.grid.block.boundary.sides]
-faces = ["x_min", "x_max", "y_min", "y_max"]
-kind = "convection"
-h = 250.0
-ambient = "air"
-[thermal.grid.block.boundary.clamp]
-faces = ["z_min"]
-kind = "fixed"
-temperature = 25.0
-region = { min = [0.0, 0.0, 0.0], max = [0.06, 0.08, 0.0] }
-[thermal.grid.block.boundary.top]
-faces = ["z_max"]
-kind = "flux"
-flux = 2000.0
-[thermal.heat.core]
-grid = "block"
-region = { min = [0.04, 0.02, 0.01], max = [0.08, 0.06, 0.04] }
-power = 150.0
-[thermal.heat.all]
-grid = "block"
-power = 20.0
-[sensor.probe_a]
-kind = "temperature"
-grid = "block"
-point = [0.031, 0.047, 0.013]
-rate = 1.0
-[sensor.probe_b]
-kind = "temperature"
-grid = "block"
-point = [0.12, 0.0, 0.05]
-rate = 1.0
-[sensor.growth]
-kind = "thermal_growth"
-grid = "block"
-region = { min = [0.0, 0.0, 0.0], max = [0.12, 0.04, 0.05] }
-alpha = 1.2e-5
-length = 0.12
-rate = 1.0
-"#;
+const PARITY_MODEL: &str = include_str!("fixtures/parity_grid.toml");
 
 /// The parity grid with two materials (general path) and with one (the CPU's fast row paths).
 fn parity_grids() -> Vec<Grid> {

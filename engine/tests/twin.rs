@@ -112,26 +112,7 @@ fn speed_drive_tracks_its_setpoint() {
 
 #[test]
 fn accelerometer_reads_minus_gravity_at_rest() {
-    let m = Model::from_toml(
-        r#"
-        [model]
-        name = "block"
-        [body.block]
-        mass = 1.0
-        inertia = [0.1, 0.1, 0.1]
-        [joint.weld]
-        type = "fixed"
-        parent = "world"
-        child = "block"
-        [sensor.az]
-        kind = "body_acceleration"
-        body = "block"
-        axis = [0.0, 0.0, 1.0]
-        rate = 100.0
-        "#,
-        "<test>",
-    )
-    .unwrap();
+    let m = Model::from_toml(include_str!("fixtures/block.toml"), "<block>").unwrap();
     let mut twin = Twin::new(m, 0);
     twin.advance_to(0.1).unwrap();
     // A resting accelerometer measures the support force per mass: +g upwards.
@@ -176,27 +157,8 @@ fn bearings_share_the_rotor_weight_and_the_cutting_force_by_statics() {
 
 #[test]
 fn a_state_with_an_unlimited_drive_round_trips_through_json() {
-    let model = Model::from_toml(
-        r#"
-[model]
-name = "unlimited"
-[body.wheel]
-mass = 1.0
-inertia = [0.01, 0.01, 0.01]
-[joint.shaft]
-type = "revolute"
-parent = "world"
-child = "wheel"
-axis = [1.0, 0.0, 0.0]
-[drive.motor]
-joint = "shaft"
-mode = "speed"
-setpoint = 10.0
-kp = 0.1
-"#,
-        "<unlimited>",
-    )
-    .unwrap();
+    let model =
+        Model::from_toml(include_str!("fixtures/unlimited_drive.toml"), "<unlimited>").unwrap();
     let mut twin = Twin::new(model.clone(), 0);
     twin.advance_to(0.1).unwrap();
     let json = twin.state().to_json().unwrap();

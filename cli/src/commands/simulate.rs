@@ -96,12 +96,7 @@ pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
             format!("expected a time in s > 0, got {d}"),
         ));
     }
-    let columns: Vec<String> = model
-        .inputs
-        .iter()
-        .map(|i| i.name.clone())
-        .chain(model.sensors.iter().map(|s| s.name.clone()))
-        .collect();
+    let columns = machine_twin::simulate::trace_columns(&model);
     let mut writer = args
         .out
         .as_deref()

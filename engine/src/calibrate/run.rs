@@ -106,12 +106,7 @@ impl Run {
         model: &Arc<Model>,
         options: &crate::simulate::SimulateOptions,
     ) -> Result<Self> {
-        let columns: Vec<String> = model
-            .inputs
-            .iter()
-            .map(|i| i.name.clone())
-            .chain(model.sensors.iter().map(|s| s.name.clone()))
-            .collect();
+        let columns = crate::simulate::trace_columns(model);
         let (mut times, mut rows) = (Vec::new(), Vec::new());
         let options = crate::simulate::SimulateOptions {
             exact: true,

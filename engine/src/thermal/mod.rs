@@ -16,7 +16,9 @@ pub mod stepper;
 
 pub use grid::Grid;
 pub use network::NetworkWorkspace;
-pub use stepper::{Backend, BackendChoice, GridStepper, choose};
+pub use stepper::{
+    Backend, BackendChoice, GridStepper, REQUIRE_GPU, choose, gpu_or_skip, gpu_required,
+};
 
 use crate::source::Source;
 

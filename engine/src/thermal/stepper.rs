@@ -71,6 +71,29 @@ impl Backend {
     }
 }
 
+/// The environment variable that makes a missing GPU adapter a failure instead of a skip
+/// (`.ci/run` sets it to `1`, so that the kernels are tested on lavapipe in CI).
+pub const REQUIRE_GPU: &str = "MACHINE_TWIN_REQUIRE_GPU";
+
+/// Whether a missing GPU adapter is a failure here ([`REQUIRE_GPU`] is `1`).
+pub fn gpu_required() -> bool {
+    std::env::var(REQUIRE_GPU).is_ok_and(|v| v == "1")
+}
+
+/// A GPU for a check that needs one (a parity test, a validation case on the GPU): the
+/// context when an adapter opens; `None`, with `SKIPPED: <what>: <why>` on stderr, when none
+/// does and none is required; the error when one is required ([`gpu_required`]).
+pub fn gpu_or_skip(what: &str) -> Result<Option<Arc<GpuContext>>> {
+    match GpuContext::new() {
+        Ok(ctx) => Ok(Some(ctx)),
+        Err(e) if gpu_required() => Err(e),
+        Err(e) => {
+            eprintln!("SKIPPED: {what}: {e}");
+            Ok(None)
+        }
+    }
+}
+
 /// What the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendChoice {

@@ -8,19 +8,14 @@ use super::{CaseContext, Metric, Outcome};
 use crate::error::{Error, Result};
 use crate::model::{Model, SensorKind};
 use crate::thermal::Backend;
-use crate::thermal::gpu::GpuContext;
 use crate::twin::Twin;
 
 /// The backends to run a grid case on: the CPU, and the GPU when an adapter opens
-/// (`MACHINE_TWIN_REQUIRE_GPU=1` makes a missing adapter an error).
+/// (where a GPU is required, a missing adapter is an error: [`crate::thermal::gpu_required`]).
 fn backends() -> Result<Vec<(&'static str, Backend)>> {
     let mut list = vec![("cpu", Backend::Cpu)];
-    match GpuContext::new() {
-        Ok(ctx) => list.push(("gpu", Backend::Gpu(ctx))),
-        Err(e) if std::env::var("MACHINE_TWIN_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
-            return Err(e);
-        }
-        Err(e) => tracing::warn!("gpu backend not validated: {e}"),
+    if let Some(ctx) = crate::thermal::gpu_or_skip("gpu backend not validated")? {
+        list.push(("gpu", Backend::Gpu(ctx)));
     }
     Ok(list)
 }
