@@ -231,8 +231,6 @@ fn validate_fails_on_a_failing_case() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("FAIL"));
 }
 
-/// A small calibration problem: a speed-controlled flywheel whose friction is to be found.
-
 fn read_json(path: &PathBuf) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
