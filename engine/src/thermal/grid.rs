@@ -12,8 +12,10 @@
 //! `T' = T + Σ_axes [cw·(T_w − T) + ce·(T_e − T)] + cap·(q_faces / (h·w) + q_volume)`, with
 //! `cw = dt·k_cw/(ρc·h²)` and `cap = dt/(ρc)`; fixed-temperature nodes take their value.
 //! Temperatures are stored as `f32` differences from the grid's initial temperature, which keeps
-//! the small per-step increments well above rounding.
+//! the small per-step increments well above rounding. The update itself and the reductions are
+//! the kernels' CPU twins, in [`super::kernels`].
 
+use super::conditions::{BC_WORDS, boundaries};
 use crate::source::Source;
 
 /// Names of the six faces, in index order.
@@ -21,9 +23,6 @@ pub const FACES: [&str; 6] = ["x_min", "x_max", "y_min", "y_max", "z_min", "z_ma
 
 /// Fraction of the explicit stability limit used for sub-steps.
 pub const STABILITY_SAFETY: f64 = 0.9;
-
-/// Words per boundary condition in a member's condition table: `[fixed flag, h, T, q]`.
-pub const BC_WORDS: usize = 4;
 
 /// A conducting material.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -206,44 +205,12 @@ impl Grid {
         }
     }
 
-    /// Kernel coefficients for sub-step `dt`.
-    pub fn tables(&self, dt: f64) -> Tables {
-        let nm = self.materials.len();
-        let mut coef = vec![0.0f32; 3 * nm * nm];
-        for a in 0..3 {
-            let inv_h2 = if self.n[a] > 1 {
-                1.0 / (self.h[a] * self.h[a])
-            } else {
-                0.0
-            };
-            for mc in 0..nm {
-                for mn in 0..nm {
-                    coef[(a * nm + mc) * nm + mn] =
-                        (dt * self.link_k(mc, mn) * inv_h2 / self.materials[mc].rho_cp()) as f32;
-                }
-            }
-        }
-        Tables {
-            coef,
-            cap: self
-                .materials
-                .iter()
-                .map(|m| (dt / m.rho_cp()) as f32)
-                .collect(),
-            face: std::array::from_fn(|a| {
-                let w = if self.n[a] > 1 { 0.5 } else { 1.0 };
-                (1.0 / (self.h[a] * w)) as f32
-            }),
-        }
-    }
-
     /// Largest stable explicit step in s for the members' conditions `cond` (member-major).
     pub fn stable_dt(&self, cond: &[f32]) -> f64 {
+        let nb = self.boundaries.len();
         let h_max = cond
             .chunks(self.condition_len().max(1))
-            .flat_map(|c| {
-                (0..self.boundaries.len()).map(move |b| c[BC_WORDS * b + 1].max(0.0) as f64)
-            })
+            .flat_map(|c| boundaries(c, nb).iter().map(|bc| bc.h.max(0.0) as f64))
             .fold(0.0, f64::max);
         let mut dt = f64::INFINITY;
         for mc in 0..self.materials.len() {
@@ -278,96 +245,6 @@ impl Grid {
         (n, dt / n as f64)
     }
 
-    /// The explicit update of node `c` of one member, the reference that the fast CPU loop and
-    /// the WGSL kernel reproduce. `t` is the member's field; `cond` its condition table.
-    pub fn update_node(&self, tables: &Tables, cond: &[f32], t: &[f32], c: usize) -> f32 {
-        self.update_node_at(tables, cond, t, c, self.ijk(c))
-    }
-
-    /// [`Grid::update_node`] for node `c` whose indices `ijk` the caller knows.
-    pub fn update_node_at(
-        &self,
-        tables: &Tables,
-        cond: &[f32],
-        t: &[f32],
-        c: usize,
-        ijk: [usize; 3],
-    ) -> f32 {
-        let tc = t[c];
-        let nm = self.materials.len();
-        let mc = self.material(c);
-        let mut lap = 0.0f32;
-        let mut extra = 0.0f32;
-        let stride = [1, self.n[0], self.n[0] * self.n[1]];
-        for a in 0..3 {
-            let n = self.n[a];
-            if n > 1 {
-                let i = ijk[a];
-                let w = if i > 0 { c - stride[a] } else { c + stride[a] };
-                let e = if i + 1 < n {
-                    c + stride[a]
-                } else {
-                    c - stride[a]
-                };
-                let row = (a * nm + mc) * nm;
-                let cw = tables.coef[row + self.material(w)];
-                let ce = tables.coef[row + self.material(e)];
-                lap += cw * (t[w] - tc) + ce * (t[e] - tc);
-            }
-            for side in 0..2 {
-                let on_face = if side == 0 {
-                    ijk[a] == 0
-                } else {
-                    ijk[a] + 1 == n
-                };
-                if !on_face {
-                    continue;
-                }
-                let f = 2 * a + side;
-                let id = self.face_bc[self.face_offset[f] + self.face_local(f, ijk)] as usize;
-                if id == 0 {
-                    continue;
-                }
-                let bc = &cond[BC_WORDS * (id - 1)..BC_WORDS * id];
-                if bc[0] > 0.5 {
-                    return bc[2];
-                }
-                extra += (bc[1] * (bc[2] - tc) + bc[3]) * tables.face[a];
-            }
-        }
-        let density = &cond[BC_WORDS * self.boundaries.len()..];
-        for (s, (nb, _)) in self.sources.iter().enumerate() {
-            if nb.contains(ijk) {
-                extra += density[s];
-            }
-        }
-        tc + lap + tables.cap[mc] * extra
-    }
-
-    /// Heat flowing into one member through its convection and flux faces, in W, for field `t`.
-    /// Fixed-temperature faces are not counted (see [`Grid::has_fixed`]).
-    pub fn boundary_inflow(&self, cond: &[f32], t: &[f32]) -> f64 {
-        let mut total = 0.0;
-        for f in 0..6 {
-            let axis = f / 2;
-            for l in 0..self.face_len(f) {
-                let id = self.face_bc[self.face_offset[f] + l] as usize;
-                if id == 0 {
-                    continue;
-                }
-                let bc = &cond[BC_WORDS * (id - 1)..BC_WORDS * id];
-                if bc[0] > 0.5 {
-                    continue;
-                }
-                let ijk = self.face_node(f, l);
-                let tc = t[self.index(ijk)];
-                let area = self.volume(ijk) / (self.h[axis] * self.weight(axis, ijk[axis]));
-                total += area * (bc[1] as f64 * (bc[2] as f64 - tc as f64) + bc[3] as f64);
-            }
-        }
-        total
-    }
-
     /// Whether any boundary holds a fixed temperature (its heat exchange is not accounted).
     pub fn has_fixed(&self) -> bool {
         self.boundaries
@@ -384,53 +261,6 @@ impl Grid {
             })
             .sum()
     }
-
-    /// Evaluates observable `o` on one member's field (relative temperatures).
-    pub fn observe(&self, o: &Observable, t: &[f32]) -> f64 {
-        match *o {
-            Observable::Probe(x) => {
-                let mut lo = [0usize; 3];
-                let mut frac = [0.0f64; 3];
-                for a in 0..3 {
-                    let top = self.n[a] - 1;
-                    let f = x[a].clamp(0.0, top as f64);
-                    lo[a] = (f.floor() as usize).min(top.saturating_sub(1));
-                    frac[a] = if top == 0 { 0.0 } else { f - lo[a] as f64 };
-                }
-                let mut v = 0.0;
-                for corner in 0..8 {
-                    let mut ijk = lo;
-                    let mut w = 1.0;
-                    for a in 0..3 {
-                        let up = (corner >> a) & 1 == 1;
-                        if up {
-                            ijk[a] = (lo[a] + 1).min(self.n[a] - 1);
-                            w *= frac[a];
-                        } else {
-                            w *= 1.0 - frac[a];
-                        }
-                    }
-                    if w != 0.0 {
-                        v += w * t[self.index(ijk)] as f64;
-                    }
-                }
-                v
-            }
-            Observable::Mean(nb) => {
-                let (mut sum, mut vol) = (0.0, 0.0);
-                for k in nb.lo[2]..=nb.hi[2] {
-                    for j in nb.lo[1]..=nb.hi[1] {
-                        for i in nb.lo[0]..=nb.hi[0] {
-                            let v = self.volume([i, j, k]);
-                            sum += v * t[self.index([i, j, k])] as f64;
-                            vol += v;
-                        }
-                    }
-                }
-                sum / vol
-            }
-        }
-    }
 }
 
 /// The two axes other than `axis`, in increasing order.
@@ -440,15 +270,4 @@ pub fn other_axes(axis: usize) -> (usize, usize) {
         1 => (0, 2),
         _ => (0, 1),
     }
-}
-
-/// Kernel coefficients for one sub-step length (see the module docs).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tables {
-    /// `coef[(axis·nm + m_centre)·nm + m_neighbour] = dt·k_link/(ρc·h²)`.
-    pub coef: Vec<f32>,
-    /// Per material: `dt/(ρc)`.
-    pub cap: Vec<f32>,
-    /// Per axis: `1/(h·w)` for a face node (area over volume).
-    pub face: [f32; 3],
 }

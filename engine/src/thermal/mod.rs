@@ -8,9 +8,11 @@
 //! multi-rate scheme: the thermal part advances every `dt_thermal` with the losses averaged over
 //! the interval.
 
+pub mod conditions;
 pub mod cpu;
 pub mod gpu;
 pub mod grid;
+pub mod kernels;
 mod network;
 pub mod stepper;
 

@@ -7,7 +7,8 @@ use super::Twin;
 use crate::error::Result;
 use crate::model::params::Tunables;
 use crate::model::{Model, TemperatureOf};
-use crate::thermal::grid::{BC_WORDS, BoundaryKind};
+use crate::thermal::conditions::{BoundaryCondition, boundaries_mut, densities_mut};
+use crate::thermal::grid::BoundaryKind;
 use crate::thermal::{Backend, End, GridStepper, HeatOrigin, HeatTarget, NetworkWorkspace};
 
 /// The thermal part of a twin's [`State`](super::State).
@@ -233,27 +234,33 @@ impl Twin {
         }
         for (g, grid) in th.grids.iter().enumerate() {
             let cond = &mut rt.cond[g];
-            for (b, bc) in grid.boundaries.iter().enumerate() {
-                let words: [f64; BC_WORDS] = match &bc.kind {
-                    BoundaryKind::Insulated => [0.0; 4],
+            let nb = grid.boundaries.len();
+            for (b, (bc, out)) in grid
+                .boundaries
+                .iter()
+                .zip(boundaries_mut(cond, nb))
+                .enumerate()
+            {
+                let relative = |celsius: f64| (celsius - grid.initial) as f32;
+                *out = match &bc.kind {
+                    BoundaryKind::Insulated => BoundaryCondition::default(),
                     BoundaryKind::Fixed(s) => {
-                        [1.0, 0.0, s.value(t, &self.state.inputs) - grid.initial, 0.0]
+                        BoundaryCondition::fixed(relative(s.value(t, &self.state.inputs)))
                     }
-                    BoundaryKind::Flux(s) => [0.0, 0.0, 0.0, s.value(t, &self.state.inputs)],
-                    BoundaryKind::Convection { ambient, .. } => [
-                        0.0,
-                        tun.convection[g][b],
-                        rt.ambient[*ambient] - grid.initial,
-                        0.0,
-                    ],
+                    BoundaryKind::Flux(s) => BoundaryCondition {
+                        flux: s.value(t, &self.state.inputs) as f32,
+                        ..Default::default()
+                    },
+                    BoundaryKind::Convection { ambient, .. } => BoundaryCondition {
+                        h: tun.convection[g][b] as f32,
+                        temperature: relative(rt.ambient[*ambient]),
+                        ..Default::default()
+                    },
                 };
-                for (w, v) in words.iter().enumerate() {
-                    cond[BC_WORDS * b + w] = *v as f32;
-                }
             }
-            let base = BC_WORDS * grid.boundaries.len();
+            let density = densities_mut(cond, nb);
             for (s, (_, volume)) in grid.sources.iter().enumerate() {
-                cond[base + s] = (rt.grid_power[g][s] / volume) as f32;
+                density[s] = (rt.grid_power[g][s] / volume) as f32;
             }
         }
     }

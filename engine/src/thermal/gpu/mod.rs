@@ -1,0 +1,178 @@
+//! The GPU grid stepper: the WGSL kernels ([`super::kernels`]) run through wgpu, all members of
+//! an ensemble in one dispatch per sub-step. [`GpuContext`] (this file) opens the device and
+//! compiles the kernels once; [`GpuStepper`] (`stepper.rs`) holds one grid's buffers and
+//! dispatches them.
+
+mod stepper;
+
+pub use stepper::GpuStepper;
+
+use std::sync::Arc;
+
+use super::kernels::SHADER;
+use crate::error::{Error, Result};
+
+/// A wgpu device and queue, created once and shared by every GPU stepper.
+pub struct GpuContext {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    layout: wgpu::BindGroupLayout,
+    /// The `heat_step` kernel.
+    step: wgpu::ComputePipeline,
+    /// The `boundary_inflow` reduction.
+    inflow: wgpu::ComputePipeline,
+    /// The `observe` reduction.
+    observe: wgpu::ComputePipeline,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GpuContext({})", self.describe())
+    }
+}
+
+impl GpuContext {
+    /// Opens the highest-performance adapter wgpu finds (any backend) and compiles the kernels.
+    /// Fails with a readable message when there is none.
+    pub fn new() -> Result<Arc<Self>> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            force_fallback_adapter: false,
+            compatible_surface: None,
+            apply_limit_buckets: false,
+        }))
+        .map_err(|e| Error::Gpu(format!("no GPU adapter: {e}")))?;
+        Self::from_adapter(&adapter)
+    }
+
+    /// Opens a device on `adapter` and compiles the kernels (for callers that pick the adapter).
+    pub fn from_adapter(adapter: &wgpu::Adapter) -> Result<Arc<Self>> {
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("machine-twin"),
+            required_features: wgpu::Features::empty(),
+            required_limits: wgpu::Limits {
+                max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
+                max_buffer_size: limits.max_buffer_size,
+                ..wgpu::Limits::default()
+            },
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Gpu(format!("cannot open a device on {}: {e}", info.name)))?;
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("grid kernels"),
+            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
+        });
+        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let storage = |read_only| wgpu::BufferBindingType::Storage { read_only };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("grid"),
+            entries: &[
+                entry(0, wgpu::BufferBindingType::Uniform),
+                entry(1, storage(true)),
+                entry(2, storage(true)),
+                entry(3, storage(true)),
+                entry(4, storage(false)),
+                entry(5, storage(false)),
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("grid"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = |name| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(name),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        Ok(Arc::new(Self {
+            step: pipeline("heat_step"),
+            inflow: pipeline("boundary_inflow"),
+            observe: pipeline("observe"),
+            layout,
+            device,
+            queue,
+            info,
+        }))
+    }
+
+    /// The adapter's description.
+    pub fn info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// Whether the adapter is a software rasteriser (lavapipe, llvmpipe, WARP).
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// "NAME (backend, device type)".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({:?}, {:?})",
+            self.info.name, self.info.backend, self.info.device_type
+        )
+    }
+
+    pub(super) fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Gpu(format!("device poll failed: {e}")))
+    }
+
+    /// Copies `out.len()` floats of `src` from byte `offset` back into `out`, through
+    /// `staging` (a mappable buffer at least that large, reused across calls).
+    pub(super) fn read_back(
+        &self,
+        src: &wgpu::Buffer,
+        offset: u64,
+        staging: &wgpu::Buffer,
+        out: &mut [f32],
+    ) -> Result<()> {
+        let size = (out.len() * 4) as u64;
+        if size == 0 {
+            return Ok(());
+        }
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        enc.copy_buffer_to_buffer(src, offset, staging, 0, size);
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, 0..size, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|e| Error::Gpu(format!("read-back lost: {e}")))?
+            .map_err(|e| Error::Gpu(format!("read-back failed: {e}")))?;
+        {
+            let view = staging
+                .get_mapped_range(0..size)
+                .map_err(|e| Error::Gpu(format!("read-back map failed: {e}")))?;
+            out.copy_from_slice(bytemuck::cast_slice(&view));
+        }
+        staging.unmap();
+        Ok(())
+    }
+}

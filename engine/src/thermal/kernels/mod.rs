@@ -1,0 +1,24 @@
+//! The WGSL compute kernels of the conduction grids, each with its CPU twin and its parity
+//! test, found together here:
+//!
+//! | kernel | WGSL (`shaders/`) | CPU twin | host dispatch | parity test |
+//! |---|---|---|---|---|
+//! | `heat_step` | `heat_step.wgsl` | [`Grid::update_node`](crate::thermal::Grid::update_node), [`heat_step::update_plane`] | `GpuStepper::advance` | `parity::gpu_kernels_match_the_cpu_twin` (fields) |
+//! | `boundary_inflow` | `grid_reduce.wgsl` | [`Grid::boundary_inflow`](crate::thermal::Grid::boundary_inflow) | `GpuStepper::advance` | the same test (energy through the faces) |
+//! | `observe` | `grid_reduce.wgsl` | [`Grid::observe`](crate::thermal::Grid::observe) | `GpuStepper::observe` | the same test (observables) |
+//!
+//! `grid_common.wgsl` holds the shared declarations (the `Dims` block that
+//! [`crate::thermal::gpu`] mirrors, index and weight helpers); a member's conditions are
+//! [`crate::thermal::conditions`]. WGSL has no includes: the three files are one module.
+
+pub mod heat_step;
+#[cfg(test)]
+mod parity;
+pub mod reduce;
+
+/// The kernels' source: shared declarations, the diffusion step, and the reductions.
+pub const SHADER: &str = concat!(
+    include_str!("../../../../shaders/grid_common.wgsl"),
+    include_str!("../../../../shaders/heat_step.wgsl"),
+    include_str!("../../../../shaders/grid_reduce.wgsl"),
+);
