@@ -156,11 +156,9 @@ pub fn simulate(
         .unwrap_or(10.0);
     let dt = model.dt_mech;
     let steps = (duration / dt).round() as u64;
-    let n = model.sensors.len();
     let ni = model.inputs.len();
-    let mut values = vec![None; ni + n];
-    let mut stats: Vec<(u64, f64, f64, f64, f64)> =
-        vec![(0, 0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN); n];
+    let mut values = vec![None; ni + model.sensors.len()];
+    let mut stats = vec![SensorStats::default(); model.sensors.len()];
     let mut inputs = twin.inputs().to_vec();
     let mut rows = 0;
     let progress_every = (steps / 200).max(1);
@@ -199,14 +197,7 @@ pub fn simulate(
                 for (i, r) in twin.readings().iter().enumerate() {
                     values[ni + i] = r.fresh.then_some(r.value);
                     if r.fresh {
-                        let s = &mut stats[i];
-                        *s = (
-                            s.0 + 1,
-                            s.1 + r.value,
-                            s.2.min(r.value),
-                            s.3.max(r.value),
-                            r.value,
-                        );
+                        stats[i].add(r.value);
                     }
                 }
                 row(twin.time(), &values)?;
@@ -221,33 +212,58 @@ pub fn simulate(
         },
     )?;
     let wall = start.elapsed().as_secs_f64();
-    let sim = steps as f64 * dt;
-    let thermal = (!model.thermal.is_empty()).then(|| {
-        let (entered, stored, lost) = twin.energy_balance();
-        let updates = twin.grid_node_updates();
-        ThermalSummary {
-            backend: twin.backend().unwrap_or_else(|| "none".into()),
-            dt_thermal: model.thermal.dt,
-            grid_node_updates: updates,
-            grid_node_updates_per_second: updates as f64 / wall.max(1e-12),
-            heat_entered_j: entered,
-            heat_stored_j: stored,
-            heat_lost_j: lost,
-            balance_error: if entered > 0.0 {
-                (entered - stored - lost).abs() / entered
-            } else {
-                0.0
-            },
-            node_temperatures: model
-                .thermal
-                .nodes
-                .iter()
-                .zip(&twin.thermal().nodes)
-                .map(|(n, t)| (n.name.clone(), *t))
-                .collect(),
+    Ok(report(
+        &model,
+        &twin,
+        options.seed,
+        (end, wall),
+        rows,
+        stats,
+    ))
+}
+
+/// Running summary of one sensor's samples.
+#[derive(Debug, Clone, Copy)]
+struct SensorStats {
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    last: f64,
+}
+
+impl Default for SensorStats {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            last: f64::NAN,
         }
-    });
-    Ok(SimulationReport {
+    }
+}
+
+impl SensorStats {
+    fn add(&mut self, v: f64) {
+        self.count += 1;
+        self.sum += v;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        self.last = v;
+    }
+}
+
+/// The report of a run of `twin` over `sim` simulated seconds in `wall` wall seconds.
+fn report(
+    model: &Model,
+    twin: &Twin,
+    seed: u64,
+    (sim, wall): (f64, f64),
+    rows: u64,
+    stats: Vec<SensorStats>,
+) -> SimulationReport {
+    SimulationReport {
         final_state: Some(FinalState(twin.state().clone())),
         wear: model
             .wear
@@ -261,7 +277,7 @@ pub fn simulate(
             .enumerate()
             .map(|(s, x)| (x.name.clone(), twin.damage(s)))
             .collect(),
-        thermal,
+        thermal: (!model.thermal.is_empty()).then(|| thermal_summary(model, twin, wall)),
         model: model.name.clone(),
         sim_seconds: sim,
         wall_seconds: wall,
@@ -269,8 +285,8 @@ pub fn simulate(
         quasi_steady_share: twin.substepped_seconds() / sim.max(1e-12),
         real_time_factor: sim / wall.max(1e-12),
         steps_per_second: twin.integrated_steps() as f64 / wall.max(1e-12),
-        dt_mech: dt,
-        seed: options.seed,
+        dt_mech: model.dt_mech,
+        seed,
         rows,
         parameters: model
             .parameters
@@ -282,19 +298,46 @@ pub fn simulate(
             .sensors
             .iter()
             .zip(stats)
-            .map(|(s, (count, sum, min, max, last))| SensorSummary {
+            .map(|(s, st)| SensorSummary {
                 name: s.name.clone(),
                 unit: s.unit.to_string(),
-                samples: count,
-                mean: if count > 0 {
-                    sum / count as f64
+                samples: st.count,
+                mean: if st.count > 0 {
+                    st.sum / st.count as f64
                 } else {
                     f64::NAN
                 },
-                min,
-                max,
-                last,
+                min: st.min,
+                max: st.max,
+                last: st.last,
             })
             .collect(),
-    })
+    }
+}
+
+/// The thermal figures of a run that took `wall` s.
+fn thermal_summary(model: &Model, twin: &Twin, wall: f64) -> ThermalSummary {
+    let (entered, stored, lost) = twin.energy_balance();
+    let updates = twin.grid_node_updates();
+    ThermalSummary {
+        backend: twin.backend().unwrap_or_else(|| "none".into()),
+        dt_thermal: model.thermal.dt,
+        grid_node_updates: updates,
+        grid_node_updates_per_second: updates as f64 / wall.max(1e-12),
+        heat_entered_j: entered,
+        heat_stored_j: stored,
+        heat_lost_j: lost,
+        balance_error: if entered > 0.0 {
+            (entered - stored - lost).abs() / entered
+        } else {
+            0.0
+        },
+        node_temperatures: model
+            .thermal
+            .nodes
+            .iter()
+            .zip(&twin.thermal().nodes)
+            .map(|(n, t)| (n.name.clone(), *t))
+            .collect(),
+    }
 }

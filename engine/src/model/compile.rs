@@ -49,10 +49,10 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
     let sections = spec
         .section
         .iter()
-        .map(|(name, s)| super::wear::compile_section(cx, name, s, &joints, &drives))
+        .map(|(name, s)| super::life::compile_section(cx, name, s, &joints, &drives))
         .collect::<Result<Vec<_>>>()?;
     let cycle_averaged = match &spec.solver.cycle_averaged {
-        Some(c) => Some(super::wear::compile_cycle_averaged(cx, c)?),
+        Some(c) => Some(super::life::compile_cycle_averaged(cx, c)?),
         None => None,
     };
     let parts = Parts {
@@ -99,7 +99,7 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
         leaves_first,
     };
     for (name, e) in &spec.event {
-        let event = super::wear::compile_event(cx, name, e, &model.sensors)?;
+        let event = super::life::compile_event(cx, name, e, &model.sensors)?;
         model.events.push(event);
     }
     model.parameters = compile_parameters(cx, &spec, &model)?;

@@ -3,6 +3,7 @@
 
 pub(crate) mod compile;
 mod context;
+pub mod life;
 pub mod locate;
 mod mechanics;
 pub mod params;
@@ -12,8 +13,8 @@ pub mod spec;
 mod thermal;
 pub mod wear;
 
+pub use life::{CycleAveraged, Event, Section};
 pub use thermal::DEFAULT_TEMPERATURE;
-pub use wear::{CycleAveraged, Event, Section};
 
 use std::path::Path;
 use std::sync::Arc;

@@ -67,145 +67,137 @@ pub struct Parameter {
 
 /// Resolves `path` against `model`.
 pub(crate) fn resolve(model: &Model, path: &str) -> Result<ParamTarget> {
-    let err = |message: String| Error::Parameter {
-        path: path.to_string(),
-        message,
-    };
+    let r = Resolver { model, path };
     let parts: Vec<&str> = path.split('.').collect();
-    let find = |names: Vec<&str>, kind: &str, name: &str| {
+    match parts.as_slice() {
+        ["joint", name, "friction", field] => r.joint_friction(name, field),
+        ["body", name, "mass"] => Ok(ParamTarget::BodyMass(r.find(
+            model.bodies.iter().map(|b| b.name.as_str()),
+            "body",
+            name,
+        )?)),
+        ["drive", name, field] => r.drive(name, field),
+        ["load", name, "scale"] => Ok(ParamTarget::LoadScale(r.find(
+            model.loads.iter().map(|l| l.name.as_str()),
+            "load",
+            name,
+        )?)),
+        ["sensor", name, field] => r.sensor(name, field),
+        ["thermal", "node", name, "capacity"] => Ok(ParamTarget::ThermalCapacity(r.find(
+            model.thermal.nodes.iter().map(|n| n.name.as_str()),
+            "thermal node",
+            name,
+        )?)),
+        ["thermal", "link", name, "conductance"] => Ok(ParamTarget::ThermalConductance(r.find(
+            model.thermal.links.iter().map(|l| l.name.as_str()),
+            "thermal link",
+            name,
+        )?)),
+        ["thermal", "grid", grid, "boundary", name, "h"] => r.grid_convection(grid, name),
+        ["wear", name, rest @ ..] if !rest.is_empty() => r.wear(name, &rest.join(".")),
+        _ => Err(r.err(format!(
+            "not a parameter path; expected one of: {PATH_GRAMMAR}"
+        ))),
+    }
+}
+
+/// Resolves one parameter path, naming it in errors.
+struct Resolver<'a> {
+    model: &'a Model,
+    path: &'a str,
+}
+
+impl Resolver<'_> {
+    fn err(&self, message: String) -> Error {
+        Error::Parameter {
+            path: self.path.to_string(),
+            message,
+        }
+    }
+
+    /// The index of `name` among a kind's `names`, or an error listing them.
+    fn find<'n>(
+        &self,
+        names: impl Iterator<Item = &'n str>,
+        kind: &str,
+        name: &str,
+    ) -> Result<usize> {
+        let names: Vec<&str> = names.collect();
         names.iter().position(|n| *n == name).ok_or_else(|| {
-            err(format!(
+            self.err(format!(
                 "the model has no {kind} named `{name}` (it has: {})",
                 names.join(", ")
             ))
         })
-    };
-    let target = match parts.as_slice() {
-        ["joint", name, "friction", field] => {
-            let j = find(
-                model.joints.iter().map(|j| j.name.as_str()).collect(),
-                "joint",
-                name,
-            )?;
-            match *field {
-                "coulomb" => ParamTarget::JointCoulomb(j),
-                "viscous" => ParamTarget::JointViscous(j),
-                _ => {
-                    return Err(err(format!(
-                        "expected friction.coulomb or friction.viscous, got friction.{field}"
-                    )));
-                }
-            }
+    }
+
+    fn joint_friction(&self, name: &str, field: &str) -> Result<ParamTarget> {
+        let joints = self.model.joints.iter().map(|j| j.name.as_str());
+        let j = self.find(joints, "joint", name)?;
+        match field {
+            "coulomb" => Ok(ParamTarget::JointCoulomb(j)),
+            "viscous" => Ok(ParamTarget::JointViscous(j)),
+            _ => Err(self.err(format!(
+                "expected friction.coulomb or friction.viscous, got friction.{field}"
+            ))),
         }
-        ["body", name, "mass"] => ParamTarget::BodyMass(find(
-            model.bodies.iter().map(|b| b.name.as_str()).collect(),
-            "body",
+    }
+
+    fn drive(&self, name: &str, field: &str) -> Result<ParamTarget> {
+        let d = self.find(
+            self.model.drives.iter().map(|d| d.name.as_str()),
+            "drive",
             name,
-        )?),
-        ["drive", name, field] => {
-            let d = find(
-                model.drives.iter().map(|d| d.name.as_str()).collect(),
-                "drive",
-                name,
-            )?;
-            match *field {
-                "kp" => ParamTarget::DriveKp(d),
-                "ki" => ParamTarget::DriveKi(d),
-                "kd" => ParamTarget::DriveKd(d),
-                "max_torque" => ParamTarget::DriveMaxTorque(d),
-                "torque_constant" => ParamTarget::DriveTorqueConstant(d),
-                _ => {
-                    return Err(err(format!(
-                        "expected kp, ki, kd, max_torque or torque_constant, got {field}"
-                    )));
-                }
-            }
+        )?;
+        match field {
+            "kp" => Ok(ParamTarget::DriveKp(d)),
+            "ki" => Ok(ParamTarget::DriveKi(d)),
+            "kd" => Ok(ParamTarget::DriveKd(d)),
+            "max_torque" => Ok(ParamTarget::DriveMaxTorque(d)),
+            "torque_constant" => Ok(ParamTarget::DriveTorqueConstant(d)),
+            _ => Err(self.err(format!(
+                "expected kp, ki, kd, max_torque or torque_constant, got {field}"
+            ))),
         }
-        ["load", name, "scale"] => ParamTarget::LoadScale(find(
-            model.loads.iter().map(|l| l.name.as_str()).collect(),
-            "load",
+    }
+
+    fn sensor(&self, name: &str, field: &str) -> Result<ParamTarget> {
+        let s = self.find(
+            self.model.sensors.iter().map(|s| s.name.as_str()),
+            "sensor",
             name,
-        )?),
-        ["sensor", name, field] => {
-            let s = find(
-                model.sensors.iter().map(|s| s.name.as_str()).collect(),
-                "sensor",
-                name,
-            )?;
-            match *field {
-                "bias" => ParamTarget::SensorBias(s),
-                "noise_std" => ParamTarget::SensorNoise(s),
-                _ => return Err(err(format!("expected bias or noise_std, got {field}"))),
-            }
+        )?;
+        match field {
+            "bias" => Ok(ParamTarget::SensorBias(s)),
+            "noise_std" => Ok(ParamTarget::SensorNoise(s)),
+            _ => Err(self.err(format!("expected bias or noise_std, got {field}"))),
         }
-        ["thermal", "node", name, "capacity"] => ParamTarget::ThermalCapacity(find(
-            model
-                .thermal
-                .nodes
-                .iter()
-                .map(|n| n.name.as_str())
-                .collect(),
-            "thermal node",
-            name,
-        )?),
-        ["thermal", "link", name, "conductance"] => ParamTarget::ThermalConductance(find(
-            model
-                .thermal
-                .links
-                .iter()
-                .map(|l| l.name.as_str())
-                .collect(),
-            "thermal link",
-            name,
-        )?),
-        ["thermal", "grid", grid, "boundary", name, "h"] => {
-            let g = find(
-                model
-                    .thermal
-                    .grids
-                    .iter()
-                    .map(|g| g.name.as_str())
-                    .collect(),
-                "grid",
-                grid,
-            )?;
-            let bounds = &model.thermal.grids[g].boundaries;
-            let b = find(
-                bounds.iter().map(|b| b.name.as_str()).collect(),
-                "boundary",
-                name,
-            )?;
-            if !matches!(bounds[b].kind, BoundaryKind::Convection { .. }) {
-                return Err(err(format!(
-                    "boundary `{name}` is not a convection boundary"
-                )));
-            }
-            ParamTarget::GridConvection(g, b)
+    }
+
+    fn grid_convection(&self, grid: &str, name: &str) -> Result<ParamTarget> {
+        let grids = &self.model.thermal.grids;
+        let g = self.find(grids.iter().map(|g| g.name.as_str()), "grid", grid)?;
+        let bounds = &grids[g].boundaries;
+        let b = self.find(bounds.iter().map(|b| b.name.as_str()), "boundary", name)?;
+        if !matches!(bounds[b].kind, BoundaryKind::Convection { .. }) {
+            return Err(self.err(format!("boundary `{name}` is not a convection boundary")));
         }
-        ["wear", name, rest @ ..] if !rest.is_empty() => {
-            let e = find(
-                model.wear.iter().map(|w| w.name.as_str()).collect(),
-                "wear element",
-                name,
-            )?;
-            let field = rest.join(".");
-            let names = model.wear[e].law.parameter_names();
-            let i = names.iter().position(|(n, _)| *n == field).ok_or_else(|| {
-                let known: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
-                err(format!(
-                    "wear element `{name}` has no parameter `{field}` (it has: {})",
-                    known.join(", ")
-                ))
-            })?;
-            ParamTarget::Wear(e, i, names[i].1)
-        }
-        _ => {
-            return Err(err(format!(
-                "not a parameter path; expected one of: {PATH_GRAMMAR}"
-            )));
-        }
-    };
-    Ok(target)
+        Ok(ParamTarget::GridConvection(g, b))
+    }
+
+    fn wear(&self, name: &str, field: &str) -> Result<ParamTarget> {
+        let wear = &self.model.wear;
+        let e = self.find(wear.iter().map(|w| w.name.as_str()), "wear element", name)?;
+        let names = wear[e].law.parameter_names();
+        let i = names.iter().position(|(n, _)| *n == field).ok_or_else(|| {
+            let known: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
+            self.err(format!(
+                "wear element `{name}` has no parameter `{field}` (it has: {})",
+                known.join(", ")
+            ))
+        })?;
+        Ok(ParamTarget::Wear(e, i, names[i].1))
+    }
 }
 
 /// The numbers of a model that parameters may change, one copy per twin instance.

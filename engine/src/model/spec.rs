@@ -42,10 +42,10 @@ pub struct ModelSpec {
     pub wear: IndexMap<String, super::wear::WearSpec>,
     /// Critical stress sections by name.
     #[serde(default)]
-    pub section: IndexMap<String, super::wear::SectionSpec>,
+    pub section: IndexMap<String, super::life::SectionSpec>,
     /// Events (threshold crossings) whose time the prognosis predicts, by name.
     #[serde(default)]
-    pub event: IndexMap<String, super::wear::EventSpec>,
+    pub event: IndexMap<String, super::life::EventSpec>,
     /// The thermal half: lumped network and conduction grids (absent: no thermal model).
     #[serde(default)]
     pub thermal: Option<ThermalSpec>,
@@ -79,7 +79,7 @@ pub struct SolverSpec {
     /// Gravity in m/s², world frame (default `[0, 0, -9.81]`).
     pub gravity: [f64; 3],
     /// The cycle-averaged slow integrator for long gaps (absent: always step).
-    pub cycle_averaged: Option<super::wear::CycleAveragedSpec>,
+    pub cycle_averaged: Option<super::life::CycleAveragedSpec>,
     /// Quasi-steady multi-rate stepping at steady operating points (absent: step every interval).
     pub quasi_steady: Option<super::quasi::QuasiSteadySpec>,
 }
