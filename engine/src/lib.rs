@@ -5,12 +5,23 @@
 //! instances, each with its own calibratable parameters ([`Params`]) and [`State`].
 //!
 //! - Rigid-body mechanics on rapier3d, with joint friction, drives and controllers, external
-//!   loads, and the reaction wrench of every joint each step.
+//!   loads, and the reaction wrench of every joint each step ([`twin`]).
 //! - A thermal half ([`thermal`]): a lumped network (implicit) and 3-D conduction grids stepped
 //!   by WGSL kernels on a GPU or by the rayon CPU path, coupled to friction and motor losses.
-//! - Sensors with their own rates, noise and bias, seeded and deterministic.
-//! - Simulation drivers that read operating conditions from data files and write sensor
-//!   traces ([`simulate`]), and a validation harness ([`validation`]).
+//! - Degradation: Archard wear, rolling-bearing life and defect growth, cutting-tool flank
+//!   wear ([`wear`]); stress sections with streaming rainflow and Miner damage ([`fatigue`]).
+//! - Multi-rate stepping: quasi-steady thermal intervals and a cycle-averaged slow integrator
+//!   for long horizons, through one driver ([`Twin::drive`]); ensembles of twins stepped in
+//!   parallel ([`twin::Ensemble`]).
+//! - Calibration ([`calibrate`]): ensemble and unscented Kalman filters and a particle filter
+//!   fed row by row ([`calibrate::Assimilation`]), and batch Levenberg–Marquardt, with a report
+//!   of the posterior, the fit and the outlook.
+//! - Prognosis ([`prognosis`]): ensemble forecasts under an operating schedule, with bands of
+//!   every sensor, wear element and section, and the remaining useful life to each event.
+//! - Drivers for data files ([`data`], [`simulate`]) and a validation harness
+//!   ([`validation`]) against analytical solutions, published values and real data.
+//!
+//! `ARCHITECTURE.md` in the repository describes how these fit together.
 //!
 //! Units are SI everywhere: m, kg, s, N, N·m, rad, W, J; temperatures in °C (differences in K).
 //!

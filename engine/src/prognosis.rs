@@ -147,7 +147,7 @@ pub(crate) fn band(x: &[(Option<f64>, f64)]) -> Band {
 }
 
 /// Forecasts `members` (twins with weights summing to 1) over `horizon` s with outputs every
-/// `every` s, under `schedule` (see [`run_member`]); members step in parallel.
+/// `every` s, under `schedule` (see `run_member`); members step in parallel.
 pub fn forecast(
     members: Vec<(Twin, f64)>,
     schedule: Option<&InputSeries>,

@@ -15,7 +15,8 @@ use crate::model::Model;
 use crate::stats::{weighted_mean_std, weighted_quantile};
 use crate::twin::Twin;
 
-/// The posterior of one parameter.
+/// The posterior of one parameter, every value in the parameter's unit (that of the field its
+/// path addresses).
 #[derive(Debug, Clone, Serialize)]
 pub struct ParameterSummary {
     /// Posterior mean.

@@ -179,9 +179,9 @@ pub struct Drive {
     pub setpoint: Source,
     /// Proportional gain, at the motor (speed: N·m·s/rad; position: N·m/rad).
     pub kp: f64,
-    /// Integral gain.
+    /// Integral gain, at the motor (speed: N·m/rad; position: N·m/(rad·s)).
     pub ki: f64,
-    /// Derivative gain.
+    /// Derivative gain, at the motor (position only: N·m·s/rad).
     pub kd: f64,
     /// Motor torque limit in N·m.
     pub max_torque: f64,
@@ -340,9 +340,9 @@ pub struct Sensor {
     pub rate: f64,
     /// Mechanical steps between samples (effective rate `1 / (period_steps·dt_mech)`).
     pub period_steps: u64,
-    /// Noise standard deviation.
+    /// Noise standard deviation, in the sensor's unit.
     pub noise_std: f64,
-    /// Bias.
+    /// Bias added to every reading, in the sensor's unit.
     pub bias: f64,
 }
 

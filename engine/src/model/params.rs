@@ -55,13 +55,14 @@ pub struct Parameter {
     pub path: String,
     /// What it sets.
     pub target: ParamTarget,
-    /// Prior mean.
+    /// Prior mean, in the parameter's unit (that of the field its path addresses, see
+    /// [`ParamTarget`]).
     pub mean: f64,
-    /// Prior standard deviation.
+    /// Prior standard deviation, in the parameter's unit.
     pub std: f64,
-    /// Lower bound.
+    /// Lower bound, in the parameter's unit.
     pub lower: f64,
-    /// Upper bound.
+    /// Upper bound, in the parameter's unit.
     pub upper: f64,
 }
 
@@ -203,21 +204,22 @@ impl Resolver<'_> {
 /// The numbers of a model that parameters may change, one copy per twin instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tunables {
-    /// Per joint: Coulomb friction.
+    /// Per joint: Coulomb friction in N·m (revolute) or N (prismatic).
     pub coulomb: Vec<f64>,
-    /// Per joint: viscous friction.
+    /// Per joint: viscous friction in N·m·s/rad (revolute) or N·s/m (prismatic).
     pub viscous: Vec<f64>,
     /// Per body: mass in kg.
     pub mass: Vec<f64>,
-    /// Per drive: `[kp, ki, kd, max_torque, torque_constant]` (an unlimited torque is
-    /// infinite, written `"inf"` in JSON).
+    /// Per drive: `[kp, ki, kd, max_torque, torque_constant]` at the motor (speed mode:
+    /// N·m·s/rad, N·m/rad, –; position mode: N·m/rad, N·m/(rad·s), N·m·s/rad; then N·m and
+    /// N·m/A; an unlimited torque is infinite, written `"inf"` in JSON).
     #[serde(with = "non_finite")]
     pub drive: Vec<[f64; 5]>,
-    /// Per load: magnitude multiplier.
+    /// Per load: magnitude multiplier (dimensionless).
     pub load_scale: Vec<f64>,
-    /// Per sensor: bias.
+    /// Per sensor: bias, in the sensor's unit.
     pub bias: Vec<f64>,
-    /// Per sensor: noise standard deviation.
+    /// Per sensor: noise standard deviation, in the sensor's unit.
     pub noise_std: Vec<f64>,
     /// Per thermal node: heat capacity in J/K.
     pub capacity: Vec<f64>,

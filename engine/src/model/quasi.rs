@@ -1,5 +1,5 @@
-//! `[solver.quasi_steady]`: multi-rate stepping at steady operating points (DESIGN.md, "Stepping:
-//! several timescales"). Once the inputs have held for `settle` seconds, each thermal interval
+//! `[solver.quasi_steady]`: multi-rate stepping at steady operating points (ARCHITECTURE.md,
+//! "Multi-rate stepping"). Once the inputs have held for `settle` seconds, each thermal interval
 //! over which they keep holding integrates only `substeps` mechanical steps; the losses, wear
 //! statistics and damage rates of those steps stand for the whole interval.
 

@@ -4,8 +4,8 @@
 //!
 //! Temperatures are in °C (differences in K), heat in J, power in W, conductance in W/K.
 //! Mechanical losses (joint friction, motor copper loss) become heat sources; temperatures feed
-//! back into viscous friction and into thermal-growth sensors. See `DESIGN.md` for the
-//! multi-rate scheme: the thermal part advances every `dt_thermal` with the losses averaged over
+//! back into viscous friction and into thermal-growth sensors. See ARCHITECTURE.md ("A step:
+//! stages", "Multi-rate stepping") for the multi-rate scheme: the thermal part advances every `dt_thermal` with the losses averaged over
 //! the interval.
 
 pub mod conditions;

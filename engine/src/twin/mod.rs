@@ -7,7 +7,7 @@
 //! - [`Twin::advance_to`]: to a time with the inputs held, by the model's multi-rate rules.
 //! - [`Twin::drive_to`] / [`Twin::drive`] / [`Ensemble::drive_to`]: to a time with the inputs
 //!   from a series, by the multi-rate rules ([`Rules`]); the one stepping loop that
-//!   simulation, calibration and prognosis share ([`drive`]).
+//!   simulation, calibration and prognosis share (`drive.rs`).
 
 mod drive;
 mod ensemble;

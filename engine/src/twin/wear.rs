@@ -1,6 +1,6 @@
 //! The twin's degradation half: wear states and section damage advanced every mechanical step
 //! from the step's loads, their feedback into the mechanics, and the cycle-averaged slow
-//! integrator that bridges long gaps (DESIGN.md, "Stepping: several timescales").
+//! integrator that bridges long gaps (ARCHITECTURE.md, "Multi-rate stepping").
 
 use serde::{Deserialize, Serialize};
 

@@ -1,5 +1,6 @@
 //! Multi-rate stepping against brute force: quasi-steady stepping (`[solver.quasi_steady]`)
-//! must agree with stepping every mechanical step where both can run (DESIGN.md).
+//! must agree with stepping every mechanical step where both can run (ARCHITECTURE.md,
+//! "Multi-rate stepping").
 
 use std::sync::Arc;
 use std::time::Instant;

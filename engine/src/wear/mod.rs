@@ -4,8 +4,8 @@
 //! Every law splits its rate into an *intensity* that depends on the operating point (loads,
 //! speeds, cutting conditions) and a factor that depends on the wear state, so that the
 //! cycle-averaged slow integrator can average the operating statistics over a short fast
-//! window and then take long steps in the wear state (DESIGN.md, "Stepping: several
-//! timescales").
+//! window and then take long steps in the wear state (ARCHITECTURE.md, "Multi-rate
+//! stepping").
 
 use crate::source::Source;
 

@@ -3,7 +3,7 @@
 //! The cost is ½‖r‖² with residuals `(z − h(θ))/σ` for every measurement of every run (σ the
 //! sensor's noise) plus prior residuals `(θ − μ)/σ_prior`, so the optimum is the posterior
 //! mode. Jacobians are forward differences, all columns simulated at once as an ensemble
-//! (rayon; [`linearise`]). Bounds are kept by projecting each step onto them. The covariance is
+//! (rayon; `linearise.rs`). Bounds are kept by projecting each step onto them. The covariance is
 //! `(JᵀJ)⁻¹` at the optimum (Laplace approximation), with the measurement rows weighted down
 //! by the reduced χ² of the fit where it exceeds 1 (misfit widens the intervals).
 
@@ -69,7 +69,7 @@ pub struct BatchResult {
     /// Weighted residuals at the posterior mode (measurements only).
     pub final_residuals: Vec<f64>,
     /// The last run's wear of every element and damage of every section at its end, at the
-    /// posterior mode (see [`linearise::Evaluation`]).
+    /// posterior mode.
     pub outputs: Vec<f64>,
     /// Their derivatives by the parameters (rows: outputs, columns: parameters), from the
     /// final Jacobian's simulations.

@@ -23,7 +23,7 @@ use crate::twin::{Ensemble, State};
 ///   and covariance, so the parameters neither collapse onto a few values nor random-walk away
 ///   along directions the data do not constrain (fixed roughening of the range does). After the
 ///   move the cloud is mapped affinely onto the mean and covariance it had before resampling
-///   (see [`match_moments`]), so resampling noise does not accumulate over thousands of rows.
+///   (see `match_moments`), so resampling noise does not accumulate over thousands of rows.
 /// - **Tempering** (progressive correction, Musso, Oudjane & Le Gland 2001): a row whose
 ///   likelihood would leave fewer than half the particles effective is assimilated in stages,
 ///   `ℓ^φ₁ · ℓ^φ₂ ⋯` with `Σφ = 1`, each φ the largest keeping half effective, with a resampling

@@ -3,7 +3,7 @@
 //!
 //! | kernel | WGSL (`shaders/`) | CPU twin | host dispatch | parity test |
 //! |---|---|---|---|---|
-//! | `heat_step` | `heat_step.wgsl` | [`Grid::update_node`](crate::thermal::Grid::update_node), [`heat_step::update_plane`] | `GpuStepper::advance` | `parity::gpu_kernels_match_the_cpu_twin` (fields) |
+//! | `heat_step` | `heat_step.wgsl` | [`Grid::update_node`](crate::thermal::Grid::update_node), `heat_step::update_plane` | `GpuStepper::advance` | `parity::gpu_kernels_match_the_cpu_twin` (fields) |
 //! | `boundary_inflow` | `grid_reduce.wgsl` | [`Grid::boundary_inflow`](crate::thermal::Grid::boundary_inflow) | `GpuStepper::advance` | the same test (energy through the faces) |
 //! | `observe` | `grid_reduce.wgsl` | [`Grid::observe`](crate::thermal::Grid::observe) | `GpuStepper::observe` | the same test (observables) |
 //!
