@@ -25,7 +25,10 @@ fn allowed(module: &str) -> Vec<&'static str> {
         .iter()
         .position(|l| l.contains(&module))
         .unwrap_or_else(|| panic!("module `{module}` has no layer"));
-    LAYERS[..layer].iter().flat_map(|l| l.iter().copied()).collect()
+    LAYERS[..layer]
+        .iter()
+        .flat_map(|l| l.iter().copied())
+        .collect()
 }
 
 fn sources_of(module: &str) -> Vec<PathBuf> {

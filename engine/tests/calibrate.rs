@@ -180,33 +180,6 @@ fn bad_rows_are_counted_and_left_out() {
     assert_eq!(report.data_quality["<bad>"].non_finite, 1);
 }
 
-/// Nominal 90 % intervals of the batch method cover the true values between 80 % and 98 % of
-/// the time over repeated noise seeds (12 seeds × 3 parameters).
-#[test]
-fn batch_interval_coverage_is_honest() {
-    let model = Model::from_toml(MODEL, "<flywheel>").unwrap();
-    let (mut inside, mut total) = (0, 0);
-    for seed in 20..32 {
-        let run = synthetic_run(&model, seed);
-        let report = calibrate(
-            &model,
-            &[run],
-            &CalibrateOptions::default(),
-            |_| Ok(()),
-            |_| {},
-        )
-        .unwrap();
-        for (path, truth) in TRUTH {
-            let p = &report.parameters[path];
-            inside += usize::from(p.p05 <= truth && truth <= p.p95);
-            total += 1;
-        }
-    }
-    let coverage = inside as f64 / total as f64;
-    eprintln!("coverage of nominal 90 % intervals: {inside}/{total} = {coverage:.3}");
-    assert!((0.80..=0.98).contains(&coverage), "coverage {coverage}");
-}
-
 /// A filter resumed from a checkpoint (through JSON) continues exactly as the original.
 #[test]
 fn filter_checkpoints_resume_exactly() {

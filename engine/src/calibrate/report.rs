@@ -212,14 +212,19 @@ pub(crate) fn filter_report(
         sums,
     )?;
     if crate::prognosis::has_prognosis(model) {
-        let (x, w) = filter.samples();
-        outlook::attach(
-            &mut report,
-            model,
-            runs,
-            outlook::Posterior::Samples(x, w),
-            options,
-        )?;
+        let (mut x, mut w) = filter.samples();
+        // Each sample replays the last run. A Kalman filter's posterior is a Gaussian whose
+        // summaries take thousands of draws (the UKF's 2000); the outlook replays as many as
+        // `--members` asks (the EnKF's and the particle filter's samples are their members).
+        let keep = x.len().min(options.members.max(2));
+        if keep < x.len() {
+            x.truncate(keep);
+            w.truncate(keep);
+            let total: f64 = w.iter().sum();
+            w.iter_mut().for_each(|v| *v /= total);
+        }
+        let posterior = outlook::Posterior::Samples(x, w);
+        outlook::attach(&mut report, model, runs, posterior, options)?;
     }
     Ok(report)
 }

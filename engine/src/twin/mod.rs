@@ -208,7 +208,6 @@ impl Twin {
         }
         self.work.refresh_inertia(&self.model, &self.state.tunables);
         self.read_kinematics();
-        self.pipeline = PhysicsPipeline::new();
         self.thermal.fields_changed();
         Ok(())
     }
