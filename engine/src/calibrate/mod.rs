@@ -103,7 +103,7 @@ pub(crate) fn prior_of(model: &Model, options: &CalibrateOptions) -> Result<Vec<
         .clone()
         .unwrap_or_else(|| model.parameters.iter().map(|p| (p.mean, p.std)).collect());
     if prior.len() != model.parameters.len() {
-        return Err(Error::State(format!(
+        return Err(Error::Usage(format!(
             "the prior has {} parameters; model `{}` declares {}",
             prior.len(),
             model.name,

@@ -30,6 +30,15 @@ fn run_to(twin: &mut Twin, t: f64) -> Result<()> {
     twin.advance_to(t)
 }
 
+/// An error in the case's model: at `field`, what the case expected.
+fn case_model_error(ctx: &CaseContext, field: &str, message: &str) -> Error {
+    let file = ctx
+        .model_path()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    Error::invalid(file, None, Some(field.to_string()), message)
+}
+
 fn sensor(model: &Model, ctx: &CaseContext, name: &str) -> Result<usize> {
     model.sensor_index(name).ok_or_else(|| {
         Error::invalid(
@@ -128,7 +137,11 @@ pub fn plane_wall_case(ctx: &CaseContext) -> Result<Outcome> {
         let mut twin = twin_on(&model, &backend)?;
         run_to(&mut twin, t)?;
         let SensorKind::Temperature(of) = model.sensors[centre].kind else {
-            return Err(Error::State("sensor `centre` must be a temperature".into()));
+            return Err(case_model_error(
+                ctx,
+                "sensor.centre.kind",
+                "expected a temperature",
+            ));
         };
         let ratio = twin.thermal().temperature(&model, of) / grid.initial;
         metrics.push(Metric::relative(
@@ -198,8 +211,10 @@ pub fn steady_block_case(ctx: &CaseContext) -> Result<Outcome> {
     let power = match &th.heats[0].origin {
         crate::thermal::HeatOrigin::Power(s) => s.value(0.0, &[]),
         _ => {
-            return Err(Error::State(
-                "the block's heat must be a prescribed power".into(),
+            return Err(case_model_error(
+                ctx,
+                &format!("thermal.heat.{}", th.heats[0].name),
+                "expected a prescribed `power`",
             ));
         }
     };
@@ -220,12 +235,18 @@ pub fn steady_block_case(ctx: &CaseContext) -> Result<Outcome> {
                 ..
             }) = model.sensors[s].kind
             else {
-                return Err(Error::State(format!(
-                    "sensor `{label}` must be a grid temperature"
-                )));
+                return Err(case_model_error(
+                    ctx,
+                    &format!("sensor.{label}"),
+                    "expected a grid temperature",
+                ));
             };
             let crate::thermal::grid::Observable::Probe(x) = grid.observables[observable] else {
-                return Err(Error::State(format!("sensor `{label}` must be a probe")));
+                return Err(case_model_error(
+                    ctx,
+                    &format!("sensor.{label}"),
+                    "expected a probe point",
+                ));
             };
             let point: [f64; 3] = std::array::from_fn(|a| x[a] * grid.h[a]);
             metrics.push(Metric::relative(
@@ -249,8 +270,10 @@ pub fn energy_balance_case(ctx: &CaseContext) -> Result<Outcome> {
         run_to(&mut twin, seconds)?;
         let (entered, stored, lost) = twin.energy_balance();
         if twin.thermal().energy.unaccounted_fixed_faces {
-            return Err(Error::State(
-                "the model has fixed-temperature faces, whose heat is not accounted".into(),
+            return Err(case_model_error(
+                ctx,
+                "thermal.grid",
+                "expected no fixed-temperature faces (their heat is not accounted)",
             ));
         }
         metrics.push(Metric::absolute(

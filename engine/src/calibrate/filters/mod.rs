@@ -130,8 +130,8 @@ pub(crate) fn open_filter(
     let thetas = || draw_prior(model, prior, options.members.max(2), seed);
     let filter: Box<dyn Estimator> = match (options.method, resumed) {
         (Method::Batch, _) => {
-            return Err(Error::State(
-                "batch calibration has no online estimator".into(),
+            return Err(Error::Usage(
+                "batch calibration has no online estimator: expected enkf, ukf or pf".into(),
             ));
         }
         (Method::EnKF, None) => Box::new(EnsembleKalmanFilter::new(model, &thetas(), seed)?),
