@@ -123,19 +123,22 @@ pub fn choose(choice: BackendChoice, node_updates: usize) -> Result<(Backend, St
             if node_updates == 0 {
                 return Ok((Backend::Cpu, "cpu: the model has no conduction grid".into()));
             }
+            // Below the threshold no GPU repays its transfers: decide without opening one
+            // (opening an adapter costs 60-300 ms and wakes the GPU drivers).
+            if node_updates < AUTO_GPU_MIN_WORK {
+                return Ok((
+                    Backend::Cpu,
+                    format!(
+                        "cpu: {node_updates} node updates per thermal step are too few to repay GPU transfers (threshold {AUTO_GPU_MIN_WORK})"
+                    ),
+                ));
+            }
             match GpuContext::new() {
                 Err(e) => Ok((Backend::Cpu, format!("cpu: {e}"))),
                 Ok(ctx) if ctx.is_software() => Ok((
                     Backend::Cpu,
                     format!(
                         "cpu: the only adapter, {}, is a software renderer (slower than the CPU path)",
-                        ctx.describe()
-                    ),
-                )),
-                Ok(ctx) if node_updates < AUTO_GPU_MIN_WORK => Ok((
-                    Backend::Cpu,
-                    format!(
-                        "cpu: {node_updates} node updates per thermal step are too few to repay GPU transfers on {} (threshold {AUTO_GPU_MIN_WORK})",
                         ctx.describe()
                     ),
                 )),
