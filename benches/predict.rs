@@ -35,7 +35,7 @@ fn predict(c: &mut Criterion) {
     group.bench_function("members=256/horizon=100h", |b| {
         b.iter_batched(
             members,
-            |m| forecast(m, None, HORIZON, 900.0).expect("forecast runs"),
+            |m| forecast(m, None, HORIZON, 900.0, None).expect("forecast runs"),
             BatchSize::LargeInput,
         )
     });

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use machine_twin::calibrate::{Population, UnitEstimate};
 use machine_twin::prognosis::RulSummary;
 use machine_twin::{Error, Model, Result};
 
@@ -13,6 +14,17 @@ pub struct Distribution {
     pub std: Vec<f64>,
     /// Correlation matrix (empty when the report has none).
     pub correlation: Vec<Vec<f64>>,
+    /// Per declared parameter: the predictive distribution of a new unit of a fleet report's
+    /// per-unit parameter, as mixture components (mean, std) from its units' estimates (see
+    /// `Population::components`); empty for a shared parameter or a report of one unit.
+    pub units: Vec<Vec<(f64, f64)>>,
+}
+
+impl Distribution {
+    /// Whether the report is a fleet's (it holds units' estimates).
+    pub fn is_fleet(&self) -> bool {
+        self.units.iter().any(|u| !u.is_empty())
+    }
 }
 
 /// Reads `parameters.<path>.{mean, std}` for every declared parameter of `model` (and the
@@ -44,10 +56,41 @@ pub fn read_distribution(path: &Path, model: &Model, positive_std: bool) -> Resu
         }
     }
     let correlation = serde_json::from_value(v["correlation"].clone()).unwrap_or_default();
+    let units = model
+        .parameters
+        .iter()
+        .map(|p| {
+            let Some(list) = v["population"][&p.path]["units"].as_array() else {
+                return Ok(Vec::new());
+            };
+            let estimates = list
+                .iter()
+                .map(|u| match (u["mean"].as_f64(), u["std"].as_f64()) {
+                    (Some(mean), Some(std)) if std >= 0.0 && mean.is_finite() => Ok(UnitEstimate {
+                        run: u["run"].as_str().unwrap_or_default().to_string(),
+                        mean,
+                        std,
+                    }),
+                    _ => Err(Error::invalid(
+                        &label,
+                        None,
+                        Some(format!("population.{}.units", p.path)),
+                        "expected objects with a finite `mean` and a `std` ≥ 0",
+                    )),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(if estimates.is_empty() {
+                Vec::new()
+            } else {
+                Population::of(estimates).components()
+            })
+        })
+        .collect::<Result<_>>()?;
     Ok(Distribution {
         mean,
         std,
         correlation,
+        units,
     })
 }
 
@@ -56,8 +99,12 @@ pub fn rul_line(event: &str, r: &RulSummary) -> String {
     let secs = |x: Option<f64>| {
         x.map_or_else(|| "beyond the horizon".to_string(), |s| format!("{s:.0} s"))
     };
+    let point = match &r.loss {
+        Some(loss) => format!("; for the loss {loss}: {}", secs(r.point)),
+        None => String::new(),
+    };
     format!(
-        "RUL {event}: median {} (90 % interval {} … {})",
+        "RUL {event}: median {} (90 % interval {} … {}){point}",
         secs(r.p50),
         secs(r.p05),
         secs(r.p95)

@@ -25,7 +25,7 @@ pub enum Policy {
 }
 
 /// Counts of data problems found while reading.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DataQuality {
     /// Rows read (after the header).
     pub rows: usize,

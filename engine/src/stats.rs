@@ -193,6 +193,35 @@ impl<'a> TruncatedGaussian<'a> {
     }
 }
 
+/// A draw from an equal-weight mixture of Gaussians `components` (mean, standard deviation)
+/// truncated to `[lo, hi]` by rejection (up to [`MAX_TRIES`] times, then clamped): a component
+/// is picked at random, then a value drawn from it.
+pub fn draw_mixture(rng: &mut Pcg64, components: &[(f64, f64)], (lo, hi): (f64, f64)) -> f64 {
+    use rand::Rng;
+    let mut v = f64::NAN;
+    for _ in 0..MAX_TRIES {
+        let (m, s) = components[rng.random_range(0..components.len())];
+        let z: f64 = StandardNormal.sample(rng);
+        v = m + s * z;
+        if v >= lo && v <= hi {
+            return v;
+        }
+    }
+    v.clamp(lo, hi)
+}
+
+/// Mean and standard deviation of an equal-weight mixture of Gaussians (mean, std).
+pub fn mixture_moments(components: &[(f64, f64)]) -> (f64, f64) {
+    let n = components.len().max(1) as f64;
+    let mean = components.iter().map(|c| c.0).sum::<f64>() / n;
+    let var = components
+        .iter()
+        .map(|(m, s)| s * s + (m - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    (mean, var.sqrt())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +237,22 @@ mod tests {
         assert_eq!(weighted_quantile(&x, 0.05), Some(1.0));
         assert_eq!(weighted_quantile(&x, 0.5), Some(2.0));
         assert_eq!(weighted_quantile(&x, 0.95), None);
+    }
+
+    #[test]
+    fn mixture_draws_come_from_every_component_and_keep_the_moments() {
+        let components = [(0.0, 0.1), (10.0, 0.1)];
+        let mut rng = Pcg64::seed_from_u64(3);
+        let x: Vec<f64> = (0..4000)
+            .map(|_| draw_mixture(&mut rng, &components, (-1.0, 11.0)))
+            .collect();
+        let high = x.iter().filter(|v| **v > 5.0).count() as f64 / x.len() as f64;
+        assert!(
+            (high - 0.5).abs() < 0.03,
+            "share of the upper component {high}"
+        );
+        let (m, s) = mixture_moments(&components);
+        assert!((m - 5.0).abs() < 1e-12 && (s - (25.0f64 + 0.01).sqrt()).abs() < 1e-12);
     }
 
     #[test]

@@ -310,3 +310,62 @@ fn batch_wear_band_is_the_datas() {
     assert!((3e-5 / 13f64.sqrt()..=3e-5).contains(&sd), "sd {sd}");
     assert!((band.p05..=band.p95).contains(&truth(3600.0)));
 }
+
+#[test]
+fn a_fleet_of_units_gives_the_population_and_its_spread() {
+    // The viscous friction differs from unit to unit; the rest is shared.
+    let text = MODEL.replacen(
+        "path = \"joint.shaft.friction.viscous\"\n",
+        "path = \"joint.shaft.friction.viscous\"\nper_unit = true\n",
+        1,
+    );
+    let model = Model::from_toml(&text, "<flywheel fleet>").unwrap();
+    let viscous = [2.0e-3, 2.6e-3, 3.2e-3];
+    let runs: Vec<Run> = viscous
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            synthetic_run_with(
+                &model,
+                20 + i as u64,
+                &[("joint.shaft.friction.viscous", *v)],
+            )
+        })
+        .collect();
+    let report = calibrate(
+        &model,
+        &runs,
+        &CalibrateOptions::default(),
+        |_| Ok(()),
+        |_| {},
+    )
+    .unwrap();
+    let population = &report.population["joint.shaft.friction.viscous"];
+    eprintln!("{population:?}");
+    assert_eq!(population.units.len(), 3);
+    for (unit, truth) in population.units.iter().zip(viscous) {
+        assert!(
+            (unit.mean - truth).abs() < 0.03 * truth,
+            "unit {}: {} vs {truth}",
+            unit.run,
+            unit.mean
+        );
+    }
+    // The population mean is the units' mean; the spread between units is theirs (sample
+    // standard deviation 6e-4), not the standard error of the mean.
+    assert!((population.mean - 2.6e-3).abs() < 0.03 * 2.6e-3);
+    assert!(
+        (population.between_unit_std - 6.0e-4).abs() < 1.0e-4,
+        "{}",
+        population.between_unit_std
+    );
+    // A new unit starts from the predictive distribution: wide enough to hold every unit.
+    let p = &report.parameters["joint.shaft.friction.viscous"];
+    assert!(
+        p.std > population.between_unit_std && p.p05 < 2.0e-3 && p.p95 > 3.2e-3,
+        "{p:?}"
+    );
+    // The shared parameters are pooled and stay at the truth.
+    let coulomb = &report.parameters["joint.shaft.friction.coulomb"];
+    assert!((coulomb.mean - 0.13).abs() < 0.03 * 0.13, "{coulomb:?}");
+}

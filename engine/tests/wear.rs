@@ -164,7 +164,7 @@ fn forecasts_are_deterministic_and_ordered() {
                 (t, 1.0 / 32.0)
             })
             .collect();
-        forecast(members, None, 100.0 * 3600.0, 600.0).unwrap()
+        forecast(members, None, 100.0 * 3600.0, 600.0, None).unwrap()
     };
     let (a, b) = (run(), run());
     let (ra, rb) = (&a.rul["failure"], &b.rul["failure"]);

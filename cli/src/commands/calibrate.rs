@@ -9,6 +9,7 @@ use machine_twin::calibrate::{
     CalibrateOptions, CalibrationReport, Checkpoint, Method, Run,
     calibrate_with_checkpoints as run_calibration,
 };
+use machine_twin::prognosis::RulLoss;
 use machine_twin::thermal::Backend;
 use machine_twin::{Error, Model, Result};
 
@@ -83,6 +84,11 @@ pub struct CalibrateArgs {
     /// report (models with wear elements, sections or events; default 10× the last run).
     #[arg(long)]
     horizon: Option<f64>,
+    /// The cost of a wrong RUL, for a point estimate beside the quantiles: `early=A,late=B`
+    /// (cost per second early and late; the A/(A+B) quantile, e.g. early=1,late=4 takes the
+    /// 20th percentile) or `phm2012` (the IEEE PHM 2012 score, maximised in expectation).
+    #[arg(long, value_name = "early=A,late=B|phm2012")]
+    rul_loss: Option<String>,
 }
 
 fn calibrate_follow(
@@ -190,29 +196,36 @@ fn method_of(m: MethodArg) -> Method {
     }
 }
 
-/// Reads the prior (mean, std per declared parameter) from an earlier report.
-fn read_prior(path: &Path, model: &Model) -> Result<Vec<(f64, f64)>> {
+/// Reads the prior (mean, std per declared parameter) from an earlier report, and a fleet
+/// report's units' estimates of its per-unit parameters.
+type PriorFromReport = (Vec<(f64, f64)>, Option<Vec<Vec<(f64, f64)>>>);
+
+fn read_prior(path: &Path, model: &Model) -> Result<PriorFromReport> {
     let d = crate::report::read_distribution(path, model, true)?;
-    Ok(d.mean.into_iter().zip(d.std).collect())
+    let units = d.is_fleet().then(|| d.units.clone());
+    Ok((d.mean.into_iter().zip(d.std).collect(), units))
 }
 
 /// Runs `twin calibrate`.
 pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
     let model = Model::from_file(&args.model)?;
+    let prior = args
+        .prior
+        .as_deref()
+        .map(|p| read_prior(p, &model))
+        .transpose()?;
     let mut options = CalibrateOptions {
         method: method_of(args.method),
         members: args.members,
         seed: args.seed,
-        prior: args
-            .prior
-            .as_deref()
-            .map(|p| read_prior(p, &model))
-            .transpose()?,
+        prior: prior.as_ref().map(|p| p.0.clone()),
+        prior_units: prior.and_then(|p| p.1),
         max_iterations: args.max_iterations,
         checkpoint_every: args.checkpoint_every,
         resume: None,
         horizon: args.horizon,
         backend: Backend::Cpu,
+        rul_loss: args.rul_loss.as_deref().map(RulLoss::parse).transpose()?,
     };
     positive_seconds("--checkpoint-every", args.checkpoint_every)?;
     if args.members < 2 {

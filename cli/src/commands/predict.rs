@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
+use machine_twin::calibrate::draw_fleet_prior;
 use machine_twin::data::{DataTable, InputSeries, Policy, TraceWriter};
-use machine_twin::prognosis::{Band, Prognosis, draw_gaussian, forecast};
+use machine_twin::prognosis::{Band, Prognosis, RulLoss, draw_gaussian, forecast};
 use machine_twin::twin::{State, Twin};
 use machine_twin::{Error, Model, Result};
 use serde::Serialize;
@@ -37,6 +38,11 @@ pub struct PredictArgs {
     /// Forecast horizon in s (default: the schedule's last time).
     #[arg(long)]
     horizon: Option<f64>,
+    /// The cost of a wrong RUL, for a point estimate beside the quantiles: `early=A,late=B`
+    /// (cost per second early and late; the A/(A+B) quantile, e.g. early=1,late=4 takes the
+    /// 20th percentile) or `phm2012` (the IEEE PHM 2012 score, maximised in expectation).
+    #[arg(long, value_name = "early=A,late=B|phm2012")]
+    rul_loss: Option<String>,
     /// Output interval in s (default: horizon / 400).
     #[arg(long)]
     every: Option<f64>,
@@ -88,7 +94,15 @@ fn members(args: &PredictArgs, model: &Arc<Model>) -> Result<Vec<(Twin, f64)>> {
         .as_deref()
         .map(|p| read_distribution(p, model, false))
         .transpose()?
-        .map(|d| draw_gaussian(model, &d.mean, &d.std, &d.correlation, n, args.seed));
+        .map(|d| {
+            if d.is_fleet() {
+                // A new unit of the fleet: the mixture of its units (see `calibrate::fleet`).
+                let moments: Vec<(f64, f64)> = d.mean.iter().copied().zip(d.std.clone()).collect();
+                draw_fleet_prior(model, &moments, &d.units, n, args.seed)
+            } else {
+                draw_gaussian(model, &d.mean, &d.std, &d.correlation, n, args.seed)
+            }
+        });
     (0..n)
         .map(|i| {
             let seed = args.seed.wrapping_add(i as u64);
@@ -147,11 +161,12 @@ pub fn predict(args: &PredictArgs) -> Result<ExitCode> {
             format!("expected s > 0, got {every}"),
         ));
     }
+    let rul_loss = args.rul_loss.as_deref().map(RulLoss::parse).transpose()?;
     let members = members(args, &model)?;
     let start_time = members[0].0.time();
     let bar = progress_bar(1);
     let start = Instant::now();
-    let outlook = forecast(members, Some(&schedule), horizon, every)?;
+    let outlook = forecast(members, Some(&schedule), horizon, every, rul_loss)?;
     let wall = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let columns = columns(&outlook);

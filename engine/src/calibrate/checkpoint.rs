@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::batch::BatchIteration;
 use super::filters::FilterCheckpoint;
-use super::{CalibrateOptions, prior_of};
+use super::{CalibrateOptions, CalibrationReport, prior_of};
 use crate::error::{Error, Result};
 use crate::model::Model;
 
@@ -29,6 +29,10 @@ pub struct Checkpoint {
     pub filter: Option<FilterCheckpoint>,
     /// Batch: the iterations made.
     pub batch: Option<Vec<BatchIteration>>,
+    /// A fleet calibration: the reports of the units already calibrated (the unit in progress
+    /// is `position.0`).
+    #[serde(default)]
+    pub units: Vec<CalibrationReport>,
 }
 
 impl std::fmt::Debug for Checkpoint {
@@ -62,6 +66,7 @@ impl Checkpoint {
             position,
             filter,
             batch,
+            units: Vec::new(),
         }
     }
 

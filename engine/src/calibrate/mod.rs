@@ -9,6 +9,7 @@ pub mod assimilate;
 pub mod batch;
 mod checkpoint;
 pub mod filters;
+pub mod fleet;
 pub mod follow;
 mod outlook;
 mod report;
@@ -23,6 +24,7 @@ pub(crate) use filters::open_filter;
 pub use filters::{
     EnsembleKalmanFilter, Estimator, FilterCheckpoint, ParticleFilter, UnscentedKalmanFilter,
 };
+pub use fleet::{Population, UnitEstimate};
 pub use report::{CalibrationReport, ParameterSummary, ResidualSummary, TraceRecord, predictions};
 pub use run::{Run, RunRow};
 
@@ -66,6 +68,10 @@ pub struct CalibrateOptions {
     pub seed: u64,
     /// Prior mean and standard deviation per declared parameter (default: the model's).
     pub prior: Option<Vec<(f64, f64)>>,
+    /// A fleet's units' estimates (mean, std) per declared parameter, empty where the
+    /// parameter is shared: a new filter draws such a parameter from the mixture of the units
+    /// (the predictive distribution of a new unit; see [`fleet`]); `prior` holds its moments.
+    pub prior_units: Option<Vec<Vec<(f64, f64)>>>,
     /// Most iterations (batch).
     pub max_iterations: usize,
     /// Seconds of data between checkpoints (filters; batch checkpoints every iteration).
@@ -78,6 +84,8 @@ pub struct CalibrateOptions {
     /// Where the filters' members step their thermal grids: on a GPU, all members' grids are
     /// batched into one stepper per grid; on the CPU each member steps its own (the default).
     pub backend: crate::thermal::Backend,
+    /// The loss whose expected value the RUL point estimate minimises (none: quantiles only).
+    pub rul_loss: Option<crate::prognosis::RulLoss>,
 }
 
 impl Default for CalibrateOptions {
@@ -87,11 +95,13 @@ impl Default for CalibrateOptions {
             members: 64,
             seed: 0,
             prior: None,
+            prior_units: None,
             max_iterations: 20,
             checkpoint_every: 60.0,
             resume: None,
             horizon: None,
             backend: crate::thermal::Backend::Cpu,
+            rul_loss: None,
         }
     }
 }
@@ -118,6 +128,39 @@ pub(crate) fn prior_of(model: &Model, options: &CalibrateOptions) -> Result<Vec<
 pub fn draw_prior(model: &Model, prior: &[(f64, f64)], n: usize, seed: u64) -> Vec<Vec<f64>> {
     let (mean, std): (Vec<f64>, Vec<f64>) = prior.iter().copied().unzip();
     TruncatedGaussian::independent(&mean, &std, model.parameter_bounds()).draws(n, seed)
+}
+
+/// [`draw_prior`] where `units` (per parameter, a fleet's units' estimates; empty where none)
+/// give the per-unit parameters the mixture of the fleet's units: each draw picks one unit and
+/// draws every per-unit parameter from that unit's estimates (so that what varies together
+/// from unit to unit stays together), the shared ones from their Gaussians. Seeded.
+pub fn draw_fleet_prior(
+    model: &Model,
+    prior: &[(f64, f64)],
+    units: &[Vec<(f64, f64)>],
+    n: usize,
+    seed: u64,
+) -> Vec<Vec<f64>> {
+    let count = units.iter().map(Vec::len).max().unwrap_or(0);
+    if count == 0 {
+        return draw_prior(model, prior, n, seed);
+    }
+    let bounds = model.parameter_bounds();
+    let mut rng = <rand_pcg::Pcg64 as rand::SeedableRng>::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let unit = rand::Rng::random_range(&mut rng, 0..count);
+            (0..prior.len())
+                .map(|j| {
+                    let component = match units.get(j).filter(|u| !u.is_empty()) {
+                        Some(u) => u[unit % u.len()],
+                        None => prior[j],
+                    };
+                    crate::stats::draw_mixture(&mut rng, &[component], bounds[j])
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Checks that every sensor with data declares its noise (residuals are weighted by it).
@@ -165,7 +208,20 @@ pub fn calibrate_with_checkpoints(
     options: &CalibrateOptions,
     mut trace: impl FnMut(&TraceRecord) -> Result<()>,
     mut progress: impl FnMut(f64),
-    save: impl FnMut(&Checkpoint) -> Result<()>,
+    mut save: impl FnMut(&Checkpoint) -> Result<()>,
+) -> Result<CalibrationReport> {
+    calibrate_dyn(model, runs, options, &mut trace, &mut progress, &mut save)
+}
+
+/// [`calibrate_with_checkpoints`] with its callbacks as trait objects (a fleet calibrates its
+/// units through it).
+pub(crate) fn calibrate_dyn(
+    model: &Arc<Model>,
+    runs: &[Run],
+    options: &CalibrateOptions,
+    trace: &mut dyn FnMut(&TraceRecord) -> Result<()>,
+    progress: &mut dyn FnMut(f64),
+    save: &mut dyn FnMut(&Checkpoint) -> Result<()>,
 ) -> Result<CalibrationReport> {
     if runs.is_empty() {
         return Err(Error::Usage("no data to calibrate on".into()));
@@ -182,7 +238,9 @@ pub fn calibrate_with_checkpoints(
     let sources = sources_of(runs);
     let prior = Checkpoint::prior_in_force(model, options, &sources)?;
     let start = Instant::now();
+    let fleet = runs.len() > 1 && model.parameters.iter().any(|p| p.per_unit);
     let mut report = match options.method {
+        _ if fleet => fleet::calibrate_fleet(model, runs, options, &prior, trace, progress, save)?,
         Method::Batch => {
             let template = Checkpoint::new(model, options, &sources, &prior, (0, 0), None, None);
             batch::report(
@@ -192,9 +250,9 @@ pub fn calibrate_with_checkpoints(
                 &sigma,
                 &prior,
                 &template,
-                trace,
-                &mut progress,
-                save,
+                &mut *trace,
+                &mut *progress,
+                &mut *save,
             )?
         }
         Method::EnKF | Method::ParticleFilter | Method::Ukf => {

@@ -140,7 +140,7 @@ pub(crate) fn attach(
         .unwrap_or(10.0 * run.end_time())
         .max(model.dt_mech);
     let members: Vec<(Twin, f64)> = twins.into_iter().zip(weights).collect();
-    let outlook = forecast(members, None, horizon, horizon / OUTPUTS)?;
+    let outlook = forecast(members, None, horizon, horizon / OUTPUTS, options.rul_loss)?;
     report.rul = outlook.rul;
     Ok(())
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::run::Run;
 use super::{CalibrateOptions, Estimator, Method, batch, outlook, sources_of};
@@ -17,7 +17,7 @@ use crate::twin::Twin;
 
 /// The posterior of one parameter, every value in the parameter's unit (that of the field its
 /// path addresses).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ParameterSummary {
     /// Posterior mean.
     pub mean: f64,
@@ -36,7 +36,7 @@ pub struct ParameterSummary {
 }
 
 /// Residual RMSE of one sensor, in its unit, with the prior and with the calibrated parameters.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ResidualSummary {
     /// The sensor's unit.
     pub unit: String,
@@ -49,7 +49,7 @@ pub struct ResidualSummary {
 }
 
 /// What a calibration found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CalibrationReport {
     /// Model name.
     pub model: String,
@@ -59,8 +59,14 @@ pub struct CalibrationReport {
     pub members: usize,
     /// The data files, one run each.
     pub runs: Vec<String>,
-    /// Posterior per parameter path.
+    /// Posterior per parameter path. After a fleet calibration (several runs of a model with
+    /// `per_unit` parameters), a per-unit parameter's entry is the predictive distribution of a
+    /// new unit (see `population`).
     pub parameters: IndexMap<String, ParameterSummary>,
+    /// After a fleet calibration: per `per_unit` parameter, the population its units' values
+    /// come from and each unit's estimate.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub population: IndexMap<String, super::fleet::Population>,
     /// Posterior correlation matrix of the parameters, in declaration order.
     pub correlation: Vec<Vec<f64>>,
     /// Per sensor with data: residual RMSE before and after calibration.
@@ -78,14 +84,14 @@ pub struct CalibrationReport {
     /// Batch: whether the cost settled.
     pub converged: Option<bool>,
     /// Per wear element: its quantity at the last data point over the posterior.
-    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub wear: IndexMap<String, crate::prognosis::Band>,
     /// Per stress section: Miner damage at the last data point over the posterior.
-    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub damage: IndexMap<String, crate::prognosis::Band>,
     /// Per event: time to the event in s from the last data point, with the last run's final
     /// operating conditions held.
-    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub rul: IndexMap<String, crate::prognosis::RulSummary>,
 }
 
@@ -270,6 +276,7 @@ pub(crate) fn finish(
         parameters: paths.zip(summaries).collect(),
         correlation,
         residual_rmse,
+        population: IndexMap::new(),
         data_quality: runs
             .iter()
             .map(|r| (r.source.clone(), r.quality.clone()))

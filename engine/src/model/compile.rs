@@ -151,6 +151,7 @@ fn compile_parameters(cx: &Ctx, spec: &ModelSpec, model: &Model) -> Result<Vec<P
             std,
             lower,
             upper,
+            per_unit: ps.per_unit,
         });
     }
     Ok(parameters)

@@ -64,6 +64,9 @@ pub struct Parameter {
     pub lower: f64,
     /// Upper bound, in the parameter's unit.
     pub upper: f64,
+    /// Whether the value differs from unit to unit (a per-unit effect drawn from a population)
+    /// rather than being one constant shared by every unit.
+    pub per_unit: bool,
 }
 
 /// Resolves `path` against `model`.

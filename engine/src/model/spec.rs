@@ -351,6 +351,11 @@ pub struct ParameterSpec {
     pub std: f64,
     /// Bounds `[lower, upper]` (default unbounded).
     pub bounds: Option<[f64; 2]>,
+    /// Whether the value differs from unit to unit (tool, bearing, machine) of one kind of
+    /// machine: calibrating several runs then estimates one value per run and the population
+    /// they come from (default false: one value shared by every unit).
+    #[serde(default)]
+    pub per_unit: bool,
 }
 
 /// `[thermal]`: the thermal half of a model. Temperatures are in °C (differences in K).

@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub use analytic::{complete_elliptic_k, pendulum_period};
-pub use prognostics::phm2012_score;
 
 /// A case description (`case.toml`).
 #[derive(Debug, Clone, Deserialize)]

@@ -7,6 +7,7 @@ use crate::calibrate::{CalibrateOptions, Method, Run, calibrate};
 use crate::data::{DataQuality, DataTable};
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::prognosis::phm2012_score;
 
 /// g in m/s².
 const G: f64 = 9.80665;
@@ -16,17 +17,6 @@ const G: f64 = 9.80665;
 struct Bearing {
     name: String,
     table: DataTable,
-}
-
-/// The PHM 2012 score of one prediction: Er = 100·(actual − estimate)/actual;
-/// A = exp(−ln(0.5)·Er/5) for Er ≤ 0 (late), exp(ln(0.5)·Er/20) for Er > 0 (early).
-pub fn phm2012_score(actual: f64, estimate: f64) -> f64 {
-    let er = 100.0 * (actual - estimate) / actual;
-    if er <= 0.0 {
-        (-(0.5f64.ln()) * er / 5.0).exp()
-    } else {
-        (0.5f64.ln() * er / 20.0).exp()
-    }
 }
 
 /// Operating condition of a PRONOSTIA bearing from its name: (rpm, N).

@@ -19,7 +19,7 @@ use nalgebra::DMatrix;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
-use super::{CalibrateOptions, Method, draw_prior};
+use super::{CalibrateOptions, Method, draw_fleet_prior, draw_prior};
 use crate::data::InputSeries;
 use crate::error::{Error, Result};
 use crate::model::Model;
@@ -127,7 +127,10 @@ pub(crate) fn open_filter(
         .as_ref()
         .and_then(|c| c.filter.as_ref().map(|f| (f, c.position)));
     let seed = options.seed;
-    let thetas = || draw_prior(model, prior, options.members.max(2), seed);
+    let thetas = || match &options.prior_units {
+        Some(units) => draw_fleet_prior(model, prior, units, options.members.max(2), seed),
+        None => draw_prior(model, prior, options.members.max(2), seed),
+    };
     let filter: Box<dyn Estimator> = match (options.method, resumed) {
         (Method::Batch, _) => {
             return Err(Error::Usage(

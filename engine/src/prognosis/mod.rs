@@ -15,10 +15,14 @@ use crate::data::InputSeries;
 use crate::error::Result;
 use crate::model::Model;
 use crate::stats::{TruncatedGaussian, weighted_quantile};
+
+mod rul;
+
 use crate::twin::Twin;
+pub use rul::{RulLoss, RulSummary, phm2012_score};
 
 /// Quantiles p05, p50, p95 of a quantity, in its unit.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Band {
     /// 5th percentile.
     pub p05: f64,
@@ -26,23 +30,6 @@ pub struct Band {
     pub p50: f64,
     /// 95th percentile.
     pub p95: f64,
-}
-
-/// The distribution of the time to an event, in s from the start of the forecast. A quantile
-/// is `None` when fewer members than it needs reach the event within the horizon (the time is
-/// then longer than the horizon).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RulSummary {
-    /// 5th percentile, s.
-    pub p05: Option<f64>,
-    /// Median, s.
-    pub p50: Option<f64>,
-    /// 95th percentile, s.
-    pub p95: Option<f64>,
-    /// Weighted fraction of members that reach the event within the horizon.
-    pub reached: f64,
-    /// The forecast horizon, s.
-    pub horizon: f64,
 }
 
 /// A forecast of an ensemble.
@@ -153,6 +140,7 @@ pub fn forecast(
     schedule: Option<&InputSeries>,
     horizon: f64,
     every: f64,
+    loss: Option<RulLoss>,
 ) -> Result<Prognosis> {
     let Some(model) = members.first().map(|(t, _)| Arc::clone(t.model())) else {
         return Err(crate::Error::Usage(
@@ -187,17 +175,7 @@ pub fn forecast(
                 .zip(&weights)
                 .map(|(t, w)| (t.events[e], *w))
                 .collect();
-            let reached = x.iter().filter(|(a, _)| a.is_some()).map(|(_, w)| w).sum();
-            (
-                ev.name.clone(),
-                RulSummary {
-                    p05: weighted_quantile(&x, 0.05),
-                    p50: weighted_quantile(&x, 0.5),
-                    p95: weighted_quantile(&x, 0.95),
-                    reached,
-                    horizon,
-                },
-            )
+            (ev.name.clone(), RulSummary::of(&x, horizon, loss))
         })
         .collect();
     Ok(Prognosis {

@@ -1,0 +1,331 @@
+//! Fleets of units: parameters declared `per_unit` differ from one unit (tool, bearing,
+//! machine) to the next. Calibrating several runs then estimates each unit's value and the
+//! population they come from, and a new unit starts from the predictive distribution of a new
+//! unit: the mixture of the fleet's units (what a unit of this fleet has been like), rather
+//! than the uncertainty of the fleet's average.
+//!
+//! The population is pooled from the units' own estimates (a two-stage hierarchical estimate):
+//! its mean is the mean of the unit estimates; its between-unit spread is their scatter net of
+//! their own estimation uncertainty; the predictive distribution of a new unit is the
+//! equal-weight mixture of the units' estimates, widened by (1 + 1/R) in variance for R units.
+//! Shared parameters are pooled by precision weighting.
+
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use nalgebra::{DMatrix, DVector};
+use serde::{Deserialize, Serialize};
+
+use super::report::{CalibrationReport, ParameterSummary, ResidualSummary, TraceRecord};
+use super::run::Run;
+use super::{CalibrateOptions, Checkpoint, calibrate_dyn};
+use crate::error::Result;
+use crate::model::Model;
+use crate::stats::{Z90, mixture_moments};
+
+/// One unit's estimate of a per-unit parameter (the parameter's unit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitEstimate {
+    /// The unit's run (its data file).
+    pub run: String,
+    /// Posterior mean.
+    pub mean: f64,
+    /// Posterior standard deviation.
+    pub std: f64,
+}
+
+/// The population a per-unit parameter's values come from (the parameter's unit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Population {
+    /// Population mean: the mean of the units' estimates.
+    pub mean: f64,
+    /// Standard error of the population mean.
+    pub mean_std: f64,
+    /// Spread from unit to unit (standard deviation), net of the units' own estimation
+    /// uncertainty (0 where the units' estimates scatter less than their uncertainty).
+    pub between_unit_std: f64,
+    /// Each unit's estimate.
+    pub units: Vec<UnitEstimate>,
+}
+
+impl Population {
+    /// The population of `units` (at least one).
+    pub fn of(units: Vec<UnitEstimate>) -> Self {
+        let n = units.len().max(1) as f64;
+        let mean = units.iter().map(|u| u.mean).sum::<f64>() / n;
+        let scatter = if units.len() > 1 {
+            units.iter().map(|u| (u.mean - mean).powi(2)).sum::<f64>() / (n - 1.0)
+        } else {
+            0.0
+        };
+        let own = units.iter().map(|u| u.std * u.std).sum::<f64>() / n;
+        Self {
+            mean,
+            mean_std: (scatter.max(own) / n).sqrt(),
+            between_unit_std: (scatter - own).max(0.0).sqrt(),
+            units,
+        }
+    }
+
+    /// The predictive distribution of a new unit as mixture components (mean, std): each
+    /// unit's estimate, widened by a common kernel so that the mixture's variance is that of
+    /// [`Population::predictive`] (a smoothed bootstrap of the units).
+    pub fn components(&self) -> Vec<(f64, f64)> {
+        let own: Vec<(f64, f64)> = self.units.iter().map(|u| (u.mean, u.std)).collect();
+        let (_, mixture_std) = mixture_moments(&own);
+        let (_, target) = self.predictive();
+        let kernel = (target * target - mixture_std * mixture_std).max(0.0);
+        own.iter()
+            .map(|(m, s)| (*m, (s * s + kernel).sqrt()))
+            .collect()
+    }
+
+    /// Mean and standard deviation of the predictive distribution of a new unit: a new unit
+    /// differs from the population mean by the spread between units and the mean's own
+    /// uncertainty, var = (τ² + σ̄²)(1 + 1/R) for R units with scatter τ² + σ̄² (the units'
+    /// sample variance, at least their mean own variance σ̄²).
+    pub fn predictive(&self) -> (f64, f64) {
+        let r = self.units.len().max(1) as f64;
+        let scatter = self.between_unit_std.powi(2)
+            + self.units.iter().map(|u| u.std * u.std).sum::<f64>() / r;
+        (self.mean, (scatter * (1.0 + 1.0 / r)).sqrt())
+    }
+}
+
+/// Pools the reports of single-unit calibrations of `model` (one per unit, in order) into
+/// the parameters of the fleet: per-unit parameters as the predictive distribution of a new
+/// unit, with their [`Population`]; shared ones by precision weighting. Returns the
+/// parameter summaries (declaration order) and the populations by path.
+pub fn pool(
+    model: &Model,
+    units: &[CalibrationReport],
+    prior: &[(f64, f64)],
+) -> (Vec<ParameterSummary>, IndexMap<String, Population>) {
+    let mut summaries = Vec::new();
+    let mut populations = IndexMap::new();
+    for (j, p) in model.parameters.iter().enumerate() {
+        let estimates: Vec<UnitEstimate> = units
+            .iter()
+            .map(|u| {
+                let s = &u.parameters[&p.path];
+                UnitEstimate {
+                    run: u.runs.first().cloned().unwrap_or_default(),
+                    mean: s.mean,
+                    std: s.std,
+                }
+            })
+            .collect();
+        let (mean, std) = if p.per_unit {
+            let population = Population::of(estimates);
+            let predictive = population.predictive();
+            populations.insert(p.path.clone(), population);
+            predictive
+        } else {
+            let precision: f64 = estimates
+                .iter()
+                .map(|e| 1.0 / e.std.max(1e-300).powi(2))
+                .sum();
+            let mean = estimates
+                .iter()
+                .map(|e| e.mean / e.std.max(1e-300).powi(2))
+                .sum::<f64>()
+                / precision;
+            (mean, precision.recip().sqrt())
+        };
+        summaries.push(ParameterSummary {
+            mean,
+            std,
+            p05: (mean - Z90 * std).clamp(p.lower, p.upper),
+            p50: mean,
+            p95: (mean + Z90 * std).clamp(p.lower, p.upper),
+            prior_mean: prior[j].0,
+            prior_std: prior[j].1,
+        });
+    }
+    (summaries, populations)
+}
+
+/// Calibrates a fleet: each run (unit) on its own with `options`, from the same `prior`, then
+/// pooled ([`pool`]). Trace records carry their run's index; checkpoints hold the reports of
+/// the units done and the state of the one in progress. The report's residuals are over all
+/// units, its outlook (wear, damage, RUL) that of the last run.
+pub(super) fn calibrate_fleet(
+    model: &Arc<Model>,
+    runs: &[Run],
+    options: &CalibrateOptions,
+    prior: &[(f64, f64)],
+    trace: &mut dyn FnMut(&TraceRecord) -> Result<()>,
+    progress: &mut dyn FnMut(f64),
+    save: &mut dyn FnMut(&Checkpoint) -> Result<()>,
+) -> Result<CalibrationReport> {
+    let sources: Vec<String> = runs.iter().map(|r| r.source.clone()).collect();
+    let mut done: Vec<CalibrationReport> = options
+        .resume
+        .as_ref()
+        .map(|c| c.units.clone())
+        .unwrap_or_default();
+    let first = done.len();
+    for (r, run) in runs.iter().enumerate().skip(first) {
+        // The unit in progress when the checkpoint was written continues from its own state.
+        let resume = options
+            .resume
+            .as_ref()
+            .filter(|c| {
+                r == first && c.position.0 == r && (c.filter.is_some() || c.batch.is_some())
+            })
+            .map(|c| Checkpoint {
+                runs: vec![run.source.clone()],
+                position: (0, c.position.1),
+                units: Vec::new(),
+                ..c.clone()
+            });
+        let unit_options = CalibrateOptions {
+            resume,
+            prior: Some(prior.to_vec()),
+            ..options.clone()
+        };
+        let finished = &done;
+        let report = calibrate_dyn(
+            model,
+            std::slice::from_ref(run),
+            &unit_options,
+            &mut |rec| {
+                trace(&TraceRecord {
+                    run: r,
+                    ..rec.clone()
+                })
+            },
+            &mut |f| progress((r as f64 + f) / runs.len() as f64),
+            &mut |cp| {
+                save(&Checkpoint {
+                    runs: sources.clone(),
+                    position: (r, cp.position.1),
+                    units: finished.clone(),
+                    ..cp.clone()
+                })
+            },
+        )?;
+        done.push(report);
+        let mut cp = Checkpoint::new(model, options, &sources, prior, (r + 1, 0), None, None);
+        cp.units = done.clone();
+        save(&cp)?;
+    }
+    Ok(fleet_report(model, options, &sources, prior, done))
+}
+
+/// The report of a fleet from its units' reports.
+fn fleet_report(
+    model: &Model,
+    options: &CalibrateOptions,
+    sources: &[String],
+    prior: &[(f64, f64)],
+    units: Vec<CalibrationReport>,
+) -> CalibrationReport {
+    let (summaries, population) = pool(model, &units, prior);
+    let mut residual_rmse: IndexMap<String, ResidualSummary> = IndexMap::new();
+    for u in &units {
+        for (sensor, r) in &u.residual_rmse {
+            let e = residual_rmse
+                .entry(sensor.clone())
+                .or_insert(ResidualSummary {
+                    unit: r.unit.clone(),
+                    samples: 0,
+                    before: 0.0,
+                    after: 0.0,
+                });
+            // Accumulate sums of squares; divided below.
+            e.before += r.before * r.before * r.samples as f64;
+            e.after += r.after * r.after * r.samples as f64;
+            e.samples += r.samples;
+        }
+    }
+    for r in residual_rmse.values_mut() {
+        let n = r.samples.max(1) as f64;
+        r.before = (r.before / n).sqrt();
+        r.after = (r.after / n).sqrt();
+    }
+    let last = units.last().cloned();
+    CalibrationReport {
+        model: model.name.clone(),
+        method: options.method.name().to_string(),
+        members: units.first().map_or(0, |u| u.members),
+        runs: sources.to_vec(),
+        correlation: mixture_correlation(&units),
+        parameters: model
+            .parameters
+            .iter()
+            .map(|p| p.path.clone())
+            .zip(summaries)
+            .collect(),
+        population,
+        residual_rmse,
+        data_quality: units.iter().flat_map(|u| u.data_quality.clone()).collect(),
+        sim_seconds: units.iter().map(|u| u.sim_seconds).sum(),
+        wall_seconds: 0.0,
+        real_time_factor: 0.0,
+        iterations: units.iter().map(|u| u.iterations).sum::<Option<usize>>(),
+        converged: units
+            .iter()
+            .map(|u| u.converged)
+            .collect::<Option<Vec<bool>>>()
+            .map(|c| c.iter().all(|x| *x)),
+        wear: last.as_ref().map(|u| u.wear.clone()).unwrap_or_default(),
+        damage: last.as_ref().map(|u| u.damage.clone()).unwrap_or_default(),
+        rul: last.map(|u| u.rul).unwrap_or_default(),
+    }
+}
+
+/// The correlation of the units' mixture: the mean of the units' covariances plus the
+/// covariance of their means.
+fn mixture_correlation(units: &[CalibrationReport]) -> Vec<Vec<f64>> {
+    let Some(first) = units.first() else {
+        return Vec::new();
+    };
+    let p = first.parameters.len();
+    let n = units.len() as f64;
+    let mean_of =
+        |u: &CalibrationReport| DVector::from_iterator(p, u.parameters.values().map(|s| s.mean));
+    let centre: DVector<f64> = units.iter().map(mean_of).sum::<DVector<f64>>() / n;
+    let mut c = DMatrix::zeros(p, p);
+    for u in units {
+        let std: Vec<f64> = u.parameters.values().map(|s| s.std).collect();
+        let d = mean_of(u) - &centre;
+        for a in 0..p {
+            for b in 0..p {
+                let r = u.correlation.get(a).and_then(|row| row.get(b)).copied();
+                let r = r.unwrap_or(if a == b { 1.0 } else { 0.0 });
+                c[(a, b)] += (r * std[a] * std[b] + d[a] * d[b]) / n;
+            }
+        }
+    }
+    crate::stats::correlation(&c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(mean: f64, std: f64) -> UnitEstimate {
+        UnitEstimate {
+            run: String::new(),
+            mean,
+            std,
+        }
+    }
+
+    #[test]
+    fn the_spread_between_units_is_their_scatter_net_of_their_own_uncertainty() {
+        // Means 1, 2, 3 (sample variance 1), each known to 0.6 (variance 0.36).
+        let p = Population::of(vec![unit(1.0, 0.6), unit(2.0, 0.6), unit(3.0, 0.6)]);
+        assert_eq!(p.mean, 2.0);
+        assert!((p.between_unit_std - 0.64f64.sqrt()).abs() < 1e-12);
+        assert!((p.mean_std - (1.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        // Sample variance 1 (0.64 between units + 0.36 own), widened by 4/3 for the mean's
+        // uncertainty; the mixture components are widened to the same variance.
+        let (m, s) = p.predictive();
+        assert_eq!(m, 2.0);
+        assert!((s * s - 4.0 / 3.0).abs() < 1e-12);
+        let (mm, ms) = mixture_moments(&p.components());
+        assert!((mm - 2.0).abs() < 1e-12 && (ms - s).abs() < 1e-12);
+    }
+}
