@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
+use indexmap::IndexMap;
 use machine_twin::calibrate::{Population, UnitEstimate};
-use machine_twin::prognosis::RulSummary;
+use machine_twin::prognosis::{FleetLives, RulSummary};
 use machine_twin::{Error, Model, Result};
 
 /// The posterior of a model's declared parameters as a calibration report holds it.
@@ -18,6 +19,9 @@ pub struct Distribution {
     /// per-unit parameter, as mixture components (mean, std) from its units' estimates (see
     /// `Population::components`); empty for a shared parameter or a report of one unit.
     pub units: Vec<Vec<(f64, f64)>>,
+    /// A run-to-failure fleet report's lives by event (`lives`): a new unit's remaining life
+    /// is the fleet's survival.
+    pub lives: Option<IndexMap<String, FleetLives>>,
 }
 
 impl Distribution {
@@ -86,12 +90,33 @@ pub fn read_distribution(path: &Path, model: &Model, positive_std: bool) -> Resu
             })
         })
         .collect::<Result<_>>()?;
+    let lives = match v.get("lives") {
+        None => None,
+        Some(l) => Some(serde_json::from_value(l.clone()).map_err(|e| {
+            Error::invalid(
+                &label,
+                None,
+                Some("lives".into()),
+                format!("expected per event {{measure, unit, units: [{{run, age, failed}}]}}: {e}"),
+            )
+        })?),
+    };
     Ok(Distribution {
         mean,
         std,
         correlation,
         units,
+        lives,
     })
+}
+
+/// Prints `line` and, on the next, where a remaining-life distribution came from when it is
+/// not the members' own forecast.
+pub fn print_rul(line: String, r: &RulSummary) {
+    eprintln!("{line}");
+    if let Some(basis) = &r.basis {
+        eprintln!("    from {basis}");
+    }
 }
 
 /// `RUL EVENT: median … (90 % interval … … )`, times in s or "beyond the horizon".

@@ -48,9 +48,16 @@ pub struct CalibrateArgs {
     #[arg(long, default_value_t = 20)]
     max_iterations: usize,
     /// Start from the parameter distribution (mean, std) of an earlier calibration report
-    /// instead of the model's priors.
+    /// instead of the model's priors. From a fleet report (several runs of a model with
+    /// `per_unit` parameters), a new unit starts from the fleet's units; from a run-to-failure
+    /// fleet report (`--run-to-failure`), remaining lives are the fleet's survival.
     #[arg(long)]
     prior: Option<PathBuf>,
+    /// Run-to-failure data: every --data run ended at this event (for example `failure`). The
+    /// report records each unit's age at its end in the event's life measure (`lives`), and
+    /// `--prior` that report gives a new unit's remaining life from the fleet's survival.
+    #[arg(long, value_name = "EVENT")]
+    run_to_failure: Option<String>,
     /// Write the report (JSON) here.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -196,30 +203,28 @@ fn method_of(m: MethodArg) -> Method {
     }
 }
 
-/// Reads the prior (mean, std per declared parameter) from an earlier report, and a fleet
-/// report's units' estimates of its per-unit parameters.
-type PriorFromReport = (Vec<(f64, f64)>, Option<Vec<Vec<(f64, f64)>>>);
-
-fn read_prior(path: &Path, model: &Model) -> Result<PriorFromReport> {
-    let d = crate::report::read_distribution(path, model, true)?;
-    let units = d.is_fleet().then(|| d.units.clone());
-    Ok((d.mean.into_iter().zip(d.std).collect(), units))
-}
-
 /// Runs `twin calibrate`.
 pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
     let model = Model::from_file(&args.model)?;
+    // An earlier report: its parameters' distribution (mean, std), a fleet report's units'
+    // estimates of its per-unit parameters and a run-to-failure fleet's lives.
     let prior = args
         .prior
         .as_deref()
-        .map(|p| read_prior(p, &model))
+        .map(|p| crate::report::read_distribution(p, &model, true))
         .transpose()?;
     let mut options = CalibrateOptions {
         method: method_of(args.method),
         members: args.members,
         seed: args.seed,
-        prior: prior.as_ref().map(|p| p.0.clone()),
-        prior_units: prior.and_then(|p| p.1),
+        prior: prior
+            .as_ref()
+            .map(|d| d.mean.iter().copied().zip(d.std.iter().copied()).collect()),
+        prior_units: prior
+            .as_ref()
+            .and_then(|d| d.is_fleet().then(|| d.units.clone())),
+        fleet_lives: prior.and_then(|d| d.lives),
+        run_to_failure: args.run_to_failure.clone(),
         max_iterations: args.max_iterations,
         checkpoint_every: args.checkpoint_every,
         resume: None,
@@ -359,11 +364,27 @@ fn print_outlook(report: &CalibrationReport) {
         );
     }
     for (event, r) in &report.rul {
+        crate::report::print_rul(
+            format!(
+                "  {}; {:.0} % of the posterior reaches it within {:.0} s",
+                crate::report::rul_line(event, r),
+                100.0 * r.reached,
+                r.horizon
+            ),
+            r,
+        );
+    }
+    for (event, lives) in &report.lives {
+        let ages: Vec<String> = lives
+            .units
+            .iter()
+            .map(|u| format!("{} {:.4}", u.run, u.age))
+            .collect();
         eprintln!(
-            "  {}; {:.0} % of the posterior reaches it within {:.0} s",
-            crate::report::rul_line(event, r),
-            100.0 * r.reached,
-            r.horizon
+            "  lives to {event} in {} ({}): {}",
+            lives.measure,
+            lives.unit,
+            ages.join(", ")
         );
     }
 }

@@ -9,13 +9,15 @@ use std::time::Instant;
 use clap::Args;
 use machine_twin::calibrate::draw_fleet_prior;
 use machine_twin::data::{DataTable, InputSeries, Policy, TraceWriter};
-use machine_twin::prognosis::{Band, Prognosis, RulLoss, draw_gaussian, forecast};
+use machine_twin::prognosis::{
+    Band, FleetLives, Prognosis, RulLoss, apply_fleet_survival, draw_gaussian, forecast,
+};
 use machine_twin::twin::{State, Twin};
 use machine_twin::{Error, Model, Result};
 use serde::Serialize;
 
 use super::{progress_bar, write_json};
-use crate::report::{read_distribution, rul_line};
+use crate::report::{print_rul, read_distribution, rul_line};
 
 /// `twin predict` arguments.
 #[derive(Args)]
@@ -76,7 +78,13 @@ struct PredictReport<'a> {
     final_bands: indexmap::IndexMap<String, Band>,
 }
 
-fn members(args: &PredictArgs, model: &Arc<Model>) -> Result<Vec<(Twin, f64)>> {
+/// The forecast's members and, from a run-to-failure fleet report, the fleet's lives.
+type Members = (
+    Vec<(Twin, f64)>,
+    Option<indexmap::IndexMap<String, FleetLives>>,
+);
+
+fn members(args: &PredictArgs, model: &Arc<Model>) -> Result<Members> {
     let n = args.members;
     let state: Option<State> = args
         .state
@@ -89,21 +97,22 @@ fn members(args: &PredictArgs, model: &Arc<Model>) -> Result<Vec<(Twin, f64)>> {
                 .map_err(|e| Error::State(format!("{label}: {e}")))
         })
         .transpose()?;
-    let draws = args
+    let params = args
         .params
         .as_deref()
         .map(|p| read_distribution(p, model, false))
-        .transpose()?
-        .map(|d| {
-            if d.is_fleet() {
-                // A new unit of the fleet: the mixture of its units (see `calibrate::fleet`).
-                let moments: Vec<(f64, f64)> = d.mean.iter().copied().zip(d.std.clone()).collect();
-                draw_fleet_prior(model, &moments, &d.units, n, args.seed)
-            } else {
-                draw_gaussian(model, &d.mean, &d.std, &d.correlation, n, args.seed)
-            }
-        });
-    (0..n)
+        .transpose()?;
+    let lives = params.as_ref().and_then(|d| d.lives.clone());
+    let draws = params.map(|d| {
+        if d.is_fleet() {
+            // A new unit of the fleet: the mixture of its units (see `calibrate::fleet`).
+            let moments: Vec<(f64, f64)> = d.mean.iter().copied().zip(d.std.clone()).collect();
+            draw_fleet_prior(model, &moments, &d.units, n, args.seed)
+        } else {
+            draw_gaussian(model, &d.mean, &d.std, &d.correlation, n, args.seed)
+        }
+    });
+    let twins = (0..n)
         .map(|i| {
             let seed = args.seed.wrapping_add(i as u64);
             let mut twin = Twin::new(Arc::clone(model), seed);
@@ -117,7 +126,8 @@ fn members(args: &PredictArgs, model: &Arc<Model>) -> Result<Vec<(Twin, f64)>> {
             }
             Ok((twin, 1.0 / n as f64))
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok((twins, lives))
 }
 
 /// Runs `twin predict`.
@@ -162,11 +172,14 @@ pub fn predict(args: &PredictArgs) -> Result<ExitCode> {
         ));
     }
     let rul_loss = args.rul_loss.as_deref().map(RulLoss::parse).transpose()?;
-    let members = members(args, &model)?;
+    let (members, lives) = members(args, &model)?;
     let start_time = members[0].0.time();
     let bar = progress_bar(1);
     let start = Instant::now();
-    let outlook = forecast(members, Some(&schedule), horizon, every, rul_loss)?;
+    let mut outlook = forecast(members, Some(&schedule), horizon, every, rul_loss)?;
+    if let Some(lives) = &lives {
+        apply_fleet_survival(&mut outlook, &model, lives, rul_loss);
+    }
     let wall = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let columns = columns(&outlook);
@@ -216,10 +229,13 @@ pub fn predict(args: &PredictArgs) -> Result<ExitCode> {
         model.name, outlook.members
     );
     for (event, r) in &outlook.rul {
-        eprintln!(
-            "  {}; {:.0} % of members reach it",
-            rul_line(event, r),
-            100.0 * r.reached
+        print_rul(
+            format!(
+                "  {}; {:.0} % of members reach it",
+                rul_line(event, r),
+                100.0 * r.reached
+            ),
+            r,
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -19,9 +19,13 @@ use serde::{Deserialize, Serialize};
 use super::report::{CalibrationReport, ParameterSummary, ResidualSummary, TraceRecord};
 use super::run::Run;
 use super::{CalibrateOptions, Checkpoint, calibrate_dyn};
-use crate::error::Result;
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::prognosis::{FleetLives, UnitLife};
 use crate::stats::{Z90, mixture_moments};
+use crate::twin::Twin;
 
 /// One unit's estimate of a per-unit parameter (the parameter's unit).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -182,6 +186,7 @@ pub(super) fn calibrate_fleet(
         let unit_options = CalibrateOptions {
             resume,
             prior: Some(prior.to_vec()),
+            run_to_failure: None,
             ..options.clone()
         };
         let finished = &done;
@@ -269,10 +274,76 @@ fn fleet_report(
             .map(|u| u.converged)
             .collect::<Option<Vec<bool>>>()
             .map(|c| c.iter().all(|x| *x)),
+        lives: IndexMap::new(),
         wear: last.as_ref().map(|u| u.wear.clone()).unwrap_or_default(),
         damage: last.as_ref().map(|u| u.damage.clone()).unwrap_or_default(),
         rul: last.map(|u| u.rul).unwrap_or_default(),
     }
+}
+
+/// Each of `runs` units' parameter values from `report`: a fleet report's unit estimates of
+/// its per-unit parameters, the posterior means otherwise.
+pub(super) fn unit_thetas(model: &Model, report: &CalibrationReport, runs: usize) -> Vec<Vec<f64>> {
+    (0..runs)
+        .map(|r| {
+            model
+                .parameters
+                .iter()
+                .map(|p| {
+                    let unit = report.population.get(&p.path).and_then(|u| u.units.get(r));
+                    unit.map_or(report.parameters[&p.path].mean, |u| u.mean)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The lives of the units of `runs` (run to failure: each record ended at `event`): each
+/// unit's age at the end of its record in the event's life measure, the model (with the unit's
+/// parameters `thetas[r]`) replayed over the run's inputs.
+pub fn lives_of(
+    model: &Arc<Model>,
+    runs: &[Run],
+    thetas: &[Vec<f64>],
+    event: &str,
+) -> Result<FleetLives> {
+    let ev = model
+        .events
+        .iter()
+        .find(|e| e.name == event)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--run-to-failure: model `{}` declares no event `{event}`",
+                model.name
+            ))
+        })?;
+    let (measure, unit) = match ev.life {
+        Some(e) => (
+            format!("wear.{}", model.wear[e].name),
+            model.wear[e].unit().to_string(),
+        ),
+        None => ("time".to_string(), "s".to_string()),
+    };
+    let units = runs
+        .par_iter()
+        .zip(thetas)
+        .map(|(run, theta)| {
+            let mut twin = Twin::with_theta(model, theta, 0)?;
+            for &t in &run.times {
+                twin.drive_to(&run.inputs, t)?;
+            }
+            Ok(UnitLife {
+                run: run.source.clone(),
+                age: ev.life.map_or(twin.time(), |e| twin.wear(e)),
+                failed: true,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(FleetLives {
+        measure,
+        unit,
+        units,
+    })
 }
 
 /// The correlation of the units' mixture: the mean of the units' covariances plus the

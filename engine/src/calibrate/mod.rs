@@ -86,6 +86,12 @@ pub struct CalibrateOptions {
     pub backend: crate::thermal::Backend,
     /// The loss whose expected value the RUL point estimate minimises (none: quantiles only).
     pub rul_loss: Option<crate::prognosis::RulLoss>,
+    /// Run-to-failure data: every run's record ended at this event. The report then records
+    /// each unit's age at its end (`lives`), the fleet a new unit's survival is taken from.
+    pub run_to_failure: Option<String>,
+    /// A fleet's lives by event (from a report with `lives`): the remaining life of such an
+    /// event is the fleet's survival at the unit's age (see [`crate::prognosis::survival`]).
+    pub fleet_lives: Option<indexmap::IndexMap<String, crate::prognosis::FleetLives>>,
 }
 
 impl Default for CalibrateOptions {
@@ -102,6 +108,8 @@ impl Default for CalibrateOptions {
             horizon: None,
             backend: crate::thermal::Backend::Cpu,
             rul_loss: None,
+            run_to_failure: None,
+            fleet_lives: None,
         }
     }
 }
@@ -286,6 +294,11 @@ pub(crate) fn calibrate_dyn(
             report::filter_report(model, runs, options, &prior, a.filter())?
         }
     };
+    if let Some(event) = &options.run_to_failure {
+        let thetas = fleet::unit_thetas(model, &report, runs.len());
+        let lives = fleet::lives_of(model, runs, &thetas, event)?;
+        report.lives.insert(event.clone(), lives);
+    }
     report.set_wall(start.elapsed().as_secs_f64());
     progress(1.0);
     Ok(report)

@@ -24,7 +24,7 @@ use super::run::Run;
 use super::{CalibrateOptions, CalibrationReport};
 use crate::error::Result;
 use crate::model::Model;
-use crate::prognosis::{Band, draw_gaussian, forecast};
+use crate::prognosis::{Band, apply_fleet_survival, draw_gaussian, forecast};
 use crate::stats::Z90;
 use crate::twin::Twin;
 
@@ -140,7 +140,10 @@ pub(crate) fn attach(
         .unwrap_or(10.0 * run.end_time())
         .max(model.dt_mech);
     let members: Vec<(Twin, f64)> = twins.into_iter().zip(weights).collect();
-    let outlook = forecast(members, None, horizon, horizon / OUTPUTS, options.rul_loss)?;
+    let mut outlook = forecast(members, None, horizon, horizon / OUTPUTS, options.rul_loss)?;
+    if let Some(lives) = &options.fleet_lives {
+        apply_fleet_survival(&mut outlook, model, lives, options.rul_loss);
+    }
     report.rul = outlook.rul;
     Ok(())
 }

@@ -83,6 +83,10 @@ pub struct CalibrationReport {
     pub iterations: Option<usize>,
     /// Batch: whether the cost settled.
     pub converged: Option<bool>,
+    /// Run-to-failure data (`run_to_failure`): per event, each unit's age at its end, the
+    /// fleet a new unit's remaining life is taken from (`--prior` this report).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub lives: IndexMap<String, crate::prognosis::FleetLives>,
     /// Per wear element: its quantity at the last data point over the posterior.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub wear: IndexMap<String, crate::prognosis::Band>,
@@ -286,6 +290,7 @@ pub(crate) fn finish(
         real_time_factor: 0.0,
         iterations,
         converged,
+        lives: IndexMap::new(),
         wear: IndexMap::new(),
         damage: IndexMap::new(),
         rul: IndexMap::new(),

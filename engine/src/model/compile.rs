@@ -99,7 +99,7 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
         leaves_first,
     };
     for (name, e) in &spec.event {
-        let event = super::life::compile_event(cx, name, e, &model.sensors)?;
+        let event = super::life::compile_event(cx, name, e, &model.sensors, &model.wear)?;
         model.events.push(event);
     }
     model.parameters = compile_parameters(cx, &spec, &model)?;

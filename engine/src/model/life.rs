@@ -56,6 +56,10 @@ pub struct EventSpec {
     pub above: Option<f64>,
     /// ... or falls below this value.
     pub below: Option<f64>,
+    /// The wear element whose state measures a unit's age for this event (its consumed
+    /// life, wear depth, ...): a fleet's lives to the event are recorded in it and a new unit's
+    /// remaining life follows from the fleet's survival at its age. Absent: operating time, s.
+    pub life: Option<String>,
     /// Free text.
     #[serde(default)]
     pub description: String,
@@ -110,6 +114,8 @@ pub struct Event {
     pub threshold: f64,
     /// Whether the event is an upward crossing (else downward).
     pub rising: bool,
+    /// The wear element whose state is a unit's age for this event (`None`: time, s).
+    pub life: Option<usize>,
 }
 
 /// Compiled `[solver.cycle_averaged]`.
@@ -216,6 +222,7 @@ pub(super) fn compile_event(
     name: &str,
     e: &EventSpec,
     sensors: &[super::Sensor],
+    wear: &[crate::wear::WearElement],
 ) -> Result<Event> {
     let p = |f: &'static str| ["event", name, f];
     let sensor = sensors
@@ -227,10 +234,23 @@ pub(super) fn compile_event(
         (None, Some(b)) => (cx.finite(&p("below"), b)?, false),
         _ => return Err(cx.err(&p("above"), "expected exactly one of `above` or `below`")),
     };
+    let life =
+        match &e.life {
+            None => None,
+            Some(element) => Some(wear.iter().position(|w| &w.name == element).ok_or_else(
+                || {
+                    cx.err(
+                        &p("life"),
+                        format!("expected a wear element's name, got `{element}`"),
+                    )
+                },
+            )?),
+        };
     Ok(Event {
         name: name.to_string(),
         sensor,
         threshold,
         rising,
+        life,
     })
 }

@@ -17,9 +17,11 @@ use crate::model::Model;
 use crate::stats::{TruncatedGaussian, weighted_quantile};
 
 mod rul;
+mod survival;
 
 use crate::twin::Twin;
 pub use rul::{RulLoss, RulSummary, phm2012_score};
+pub use survival::{FleetLives, UnitLife, apply_fleet_survival};
 
 /// Quantiles p05, p50, p95 of a quantity, in its unit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
@@ -47,6 +49,9 @@ pub struct Prognosis {
     pub rul: IndexMap<String, RulSummary>,
     /// Members (after resampling).
     pub members: usize,
+    /// Per event: the members' age at the start (weighted median of the event's life measure:
+    /// its wear element's state, or the twin's time in s).
+    pub start_age: Vec<f64>,
 }
 
 /// What one member went through.
@@ -152,6 +157,17 @@ pub fn forecast(
         .map(|k| (k as f64 * every).min(horizon))
         .collect();
     let weights: Vec<f64> = members.iter().map(|(_, w)| *w).collect();
+    let start_age = model
+        .events
+        .iter()
+        .map(|ev| {
+            let ages: Vec<(f64, f64)> = members
+                .iter()
+                .map(|(t, w)| (ev.life.map_or(t.time(), |e| t.wear(e)), *w))
+                .collect();
+            survival::weighted_median(&ages)
+        })
+        .collect();
     let tracks: Vec<Track> = members
         .into_par_iter()
         .map(|(twin, _)| run_member(twin, schedule, &times))
@@ -200,6 +216,7 @@ pub fn forecast(
         rul,
         members: tracks.len(),
         times,
+        start_age,
     })
 }
 

@@ -28,6 +28,10 @@ pub struct RulSummary {
     /// The loss the point estimate minimises (`early=A,late=B` or `phm2012`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<String>,
+    /// Where the distribution comes from when it is not the members' own forecast (the fleet's
+    /// survival; see `prognosis::survival`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<String>,
 }
 
 impl RulSummary {
@@ -48,6 +52,7 @@ impl RulSummary {
             horizon,
             point: loss.and_then(|l| l.point(times, horizon)),
             loss: loss.map(|l| l.to_string()),
+            basis: None,
         }
     }
 }
