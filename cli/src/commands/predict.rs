@@ -10,7 +10,8 @@ use clap::Args;
 use machine_twin::calibrate::draw_fleet_prior;
 use machine_twin::data::{DataTable, InputSeries, Policy, TraceWriter};
 use machine_twin::prognosis::{
-    Band, FleetLives, Prognosis, RulLoss, apply_fleet_survival, draw_gaussian, forecast,
+    Band, FleetLives, Prognosis, RulLoss, apply_fleet_survival, draw_gaussian,
+    forecast_with_progress,
 };
 use machine_twin::twin::{State, Twin};
 use machine_twin::{Error, Model, Result};
@@ -171,12 +172,29 @@ pub fn predict(args: &PredictArgs) -> Result<ExitCode> {
             format!("expected s > 0, got {every}"),
         ));
     }
+    /// Most output times of one forecast (each holds every quantity's band).
+    const MAX_OUTPUTS: f64 = 1e6;
+    if horizon / every > MAX_OUTPUTS {
+        return Err(Error::invalid(
+            "--every",
+            None,
+            None,
+            format!(
+                "{every:e} s over a horizon of {horizon} s gives {:.3e} outputs; expected at most {MAX_OUTPUTS:.0} (--every of at least {} s)",
+                horizon / every,
+                horizon / MAX_OUTPUTS
+            ),
+        ));
+    }
     let rul_loss = args.rul_loss.as_deref().map(RulLoss::parse).transpose()?;
     let (members, lives) = members(args, &model)?;
     let start_time = members[0].0.time();
-    let bar = progress_bar(1);
+    let bar = progress_bar(1000);
     let start = Instant::now();
-    let mut outlook = forecast(members, Some(&schedule), horizon, every, rul_loss)?;
+    let mut outlook =
+        forecast_with_progress(members, Some(&schedule), horizon, every, rul_loss, &|f| {
+            bar.set_position((1000.0 * f) as u64)
+        })?;
     if let Some(lives) = &lives {
         apply_fleet_survival(&mut outlook, &model, lives, rul_loss);
     }

@@ -80,25 +80,75 @@ fn crossed(model: &Model, e: usize, value: f64) -> bool {
     }
 }
 
+/// The output intervals a member integrates together: consecutive intervals (by the index of
+/// their last output) merged while the schedule holds the same inputs over them, until the
+/// merged interval is longer than the slow integrator's `after` (so that the slow integrator
+/// bridges it, however short the output interval). Without a slow integrator every interval
+/// is integrated on its own.
+fn integration_ends(
+    model: &Model,
+    schedule: Option<&InputSeries>,
+    times: &[f64],
+    inputs: usize,
+) -> Vec<usize> {
+    let Some(after) = model.cycle_averaged.map(|c| c.after) else {
+        return (0..times.len()).collect();
+    };
+    let mid_inputs = |k: usize| -> Vec<f64> {
+        let mut buf = vec![0.0; inputs];
+        if let Some(s) = schedule {
+            let start = if k == 0 { 0.0 } else { times[k - 1] };
+            s.values_at(0.5 * (start + times[k]), &mut buf);
+        }
+        buf
+    };
+    let mut ends: Vec<usize> = Vec::new();
+    let (mut start, mut held) = (0.0, mid_inputs(0));
+    for k in 0..times.len() {
+        let here = mid_inputs(k);
+        if here != held {
+            // The inputs change: the intervals since the last end form a group of their own.
+            if ends.last().map_or(k > 0, |&l| l + 1 < k) {
+                ends.push(k - 1);
+                start = times[k - 1];
+            }
+            held = here;
+        }
+        if times[k] - start > after || k + 1 == times.len() {
+            ends.push(k);
+            start = times[k];
+        }
+    }
+    ends
+}
+
 /// Runs one member from its current time `t0` over `times` (s after `t0`), with the inputs
-/// of `schedule` (times relative to `t0`; held beyond its ends; each output interval at the
-/// schedule's value in its middle) or, where it does not drive an input, the member's own
-/// values. Event times are interpolated between outputs.
+/// of `schedule` (times relative to `t0`; held beyond its ends; each integration interval at
+/// the schedule's value in its middle) or, where it does not drive an input, the member's own
+/// values. Output intervals are integrated together where the schedule holds (see
+/// [`integration_ends`]) and the outputs between are interpolated linearly; event times are
+/// interpolated between outputs. A member that has reached every event stops: its quantities
+/// are held from there on.
 fn run_member(mut twin: Twin, schedule: Option<&InputSeries>, times: &[f64]) -> Result<Track> {
     let model = Arc::clone(twin.model());
     let t0 = twin.time();
     let ne = model.events.len();
     let mut events: Vec<Option<f64>> = vec![None; ne];
-    let mut values = Vec::with_capacity(times.len());
+    let mut values: Vec<Vec<f64>> = Vec::with_capacity(times.len());
     let mut last = snapshot(&twin);
     for (e, ev) in model.events.iter().enumerate() {
         if crossed(&model, e, last[ev.sensor]) {
             events[e] = Some(0.0);
         }
     }
-    let mut prev_t = 0.0;
     let mut buf = twin.inputs().to_vec();
-    for &t in times {
+    let ends = integration_ends(&model, schedule, times, buf.len());
+    let (mut prev_t, mut done) = (0.0, 0);
+    for &end in &ends {
+        if ne > 0 && events.iter().all(Option::is_some) {
+            break;
+        }
+        let t = times[end];
         if t > prev_t {
             if let Some(s) = schedule {
                 s.values_at(0.5 * (prev_t + t), &mut buf);
@@ -109,21 +159,38 @@ fn run_member(mut twin: Twin, schedule: Option<&InputSeries>, times: &[f64]) -> 
             twin.advance_to(t0 + t)?;
         }
         let now = snapshot(&twin);
-        for (e, ev) in model.events.iter().enumerate() {
-            let (a, b) = (last[ev.sensor], now[ev.sensor]);
-            if events[e].is_none() && crossed(&model, e, b) {
-                let frac = if b != a {
-                    ((ev.threshold - a) / (b - a)).clamp(0.0, 1.0)
-                } else {
-                    1.0
-                };
-                events[e] = Some(prev_t + frac * (t - prev_t));
+        let mut before = (prev_t, last.clone());
+        for &tk in &times[done..=end] {
+            let frac = if t > prev_t {
+                (tk - prev_t) / (t - prev_t)
+            } else {
+                1.0
+            };
+            let value: Vec<f64> = last
+                .iter()
+                .zip(&now)
+                .map(|(a, b)| a + frac * (b - a))
+                .collect();
+            for (e, ev) in model.events.iter().enumerate() {
+                let (a, b) = (before.1[ev.sensor], value[ev.sensor]);
+                if events[e].is_none() && crossed(&model, e, b) {
+                    let f = if b != a {
+                        ((ev.threshold - a) / (b - a)).clamp(0.0, 1.0)
+                    } else {
+                        1.0
+                    };
+                    events[e] = Some(before.0 + f * (tk - before.0));
+                }
             }
+            values.push(value.clone());
+            before = (tk, value);
         }
-        values.push(now.clone());
+        done = end + 1;
         last = now;
         prev_t = t;
     }
+    // Held after the member stopped.
+    values.resize(times.len(), last);
     Ok(Track { values, events })
 }
 
@@ -147,6 +214,18 @@ pub fn forecast(
     every: f64,
     loss: Option<RulLoss>,
 ) -> Result<Prognosis> {
+    forecast_with_progress(members, schedule, horizon, every, loss, &|_| {})
+}
+
+/// [`forecast`], calling `progress` with the fraction of members done as each finishes.
+pub fn forecast_with_progress(
+    members: Vec<(Twin, f64)>,
+    schedule: Option<&InputSeries>,
+    horizon: f64,
+    every: f64,
+    loss: Option<RulLoss>,
+    progress: &(dyn Fn(f64) + Sync),
+) -> Result<Prognosis> {
     let Some(model) = members.first().map(|(t, _)| Arc::clone(t.model())) else {
         return Err(crate::Error::Usage(
             "a forecast needs at least one member".into(),
@@ -168,9 +247,16 @@ pub fn forecast(
             survival::weighted_median(&ages)
         })
         .collect();
+    let total = members.len() as f64;
+    let finished = std::sync::atomic::AtomicUsize::new(0);
     let tracks: Vec<Track> = members
         .into_par_iter()
-        .map(|(twin, _)| run_member(twin, schedule, &times))
+        .map(|(twin, _)| {
+            let track = run_member(twin, schedule, &times);
+            let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress(n as f64 / total);
+            track
+        })
         .collect::<Result<_>>()?;
     let column = |k: usize, i: usize| -> Vec<(Option<f64>, f64)> {
         tracks

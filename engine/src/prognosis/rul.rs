@@ -39,11 +39,13 @@ impl RulSummary {
     /// within `horizon`, with its weight; weights summing to 1), with the point estimate of
     /// `loss` where given.
     pub fn of(times: &[(Option<f64>, f64)], horizon: f64, loss: Option<RulLoss>) -> Self {
+        // (+ 0.0: an empty sum of floats is −0.)
         let reached = times
             .iter()
             .filter(|(t, _)| t.is_some())
             .map(|(_, w)| w)
-            .sum();
+            .sum::<f64>()
+            + 0.0;
         Self {
             p05: weighted_quantile(times, 0.05),
             p50: weighted_quantile(times, 0.5),
