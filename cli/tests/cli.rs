@@ -593,3 +593,79 @@ fn calibrate_reports_wear_and_rul_and_predict_forecasts_them() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--params"), "{}", stderr(&o));
 }
+
+#[test]
+fn predict_starts_from_a_filters_checkpoint() {
+    // A tool calibrated online on the first 20 min of its flank wear (particle filter).
+    let data = scratch("mill_pf.csv");
+    let mut csv = String::from("time,depth_of_cut,feed_per_rev,work_material,flank_wear\n");
+    for k in 0..=4 {
+        let t = 300.0 * k as f64;
+        let vb = if k == 0 {
+            0.0
+        } else {
+            0.08e-3 + 0.009e-3 * t / 60.0
+        };
+        csv.push_str(&format!("{t},0.0015,0.0005,1,{vb}\n"));
+    }
+    std::fs::write(&data, csv).unwrap();
+    let checkpoint = scratch("mill_pf_checkpoint.json");
+    let o = twin(&[
+        "calibrate",
+        "models/face_mill.toml",
+        "--data",
+        data.to_str().unwrap(),
+        "--method",
+        "pf",
+        "--members",
+        "32",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--checkpoint-every",
+        "300",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let schedule = scratch("mill_pf_schedule.csv");
+    std::fs::write(
+        &schedule,
+        "time,depth_of_cut,feed_per_rev,work_material\n0,0.0015,0.0005,1\n",
+    )
+    .unwrap();
+    let pred = scratch("mill_pf_pred.json");
+    let o = twin(&[
+        "predict",
+        "models/face_mill.toml",
+        "--state",
+        checkpoint.to_str().unwrap(),
+        "--inputs",
+        schedule.to_str().unwrap(),
+        "--horizon",
+        "1200",
+        "--report",
+        pred.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let p = read_json(&pred);
+    // The filter's own members (32), from where its data ended: VB 0.26 mm at 20 min,
+    // growing about 0.009 mm/min, reaches the 0.3 mm limit within minutes, not the fresh
+    // tool's 24 min.
+    assert_eq!(p["members"].as_u64(), Some(32), "{p}");
+    assert!(p["start_time"].as_f64().unwrap() >= 900.0, "{p}");
+    let median = p["rul"]["tool_worn"]["p50"].as_f64().unwrap();
+    assert!(median < 900.0, "{p}");
+    // With --params as well: the checkpoint's members carry their own parameters.
+    let o = twin(&[
+        "predict",
+        "models/face_mill.toml",
+        "--state",
+        checkpoint.to_str().unwrap(),
+        "--params",
+        checkpoint.to_str().unwrap(),
+        "--inputs",
+        schedule.to_str().unwrap(),
+        "--horizon",
+        "600",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("own parameters"), "{}", stderr(&o));
+}

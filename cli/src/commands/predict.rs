@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
-use machine_twin::calibrate::draw_fleet_prior;
+use machine_twin::calibrate::{Checkpoint, draw_fleet_prior};
 use machine_twin::data::{DataTable, InputSeries, Policy, TraceWriter};
 use machine_twin::prognosis::{
     Band, FleetLives, Prognosis, RulLoss, apply_fleet_survival, draw_gaussian,
@@ -32,6 +32,8 @@ pub struct PredictArgs {
     params: Option<PathBuf>,
     /// Start from a twin state (JSON, as `twin simulate --final-state` writes): its wear,
     /// damage and parameters; with --params, members also draw parameters from that report.
+    /// Or from a filter's calibration checkpoint (`twin calibrate --checkpoint`): its members,
+    /// each with its own state and parameters, and their weights (--members is then theirs).
     #[arg(long)]
     state: Option<PathBuf>,
     /// The assumed operating schedule: model inputs over time (CSV or NDJSON, `time` in s from
@@ -85,19 +87,93 @@ type Members = (
     Option<indexmap::IndexMap<String, FleetLives>>,
 );
 
+/// Where a forecast starts (`--state`): one twin state, or a calibration checkpoint's members
+/// (each its own twin state and parameters) with their weights.
+enum Start {
+    Twin(State),
+    Ensemble(Vec<State>, Vec<f64>),
+}
+
+/// Reads `--state`: a twin state, or a calibration checkpoint (`twin calibrate --checkpoint`)
+/// of a filter, whose members and weights the forecast starts from.
+fn read_start(path: &std::path::Path, model: &Model) -> Result<Start> {
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(&label, e))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::invalid(&label, Some(e.line()), None, format!("not JSON: {e}")))?;
+    if value.get("position").is_none() {
+        return State::from_json(&text)
+            .map(Start::Twin)
+            .map_err(|e| Error::State(format!("{label}: {e}")));
+    }
+    // (From the text: the generator's state is a 128-bit integer, beyond `Value`.)
+    let checkpoint: Checkpoint = serde_json::from_str(&text).map_err(|e| {
+        Error::State(format!(
+            "{label}: not a twin state nor a calibration checkpoint: {e}"
+        ))
+    })?;
+    if checkpoint.model != model.name {
+        return Err(Error::State(format!(
+            "{label}: a checkpoint of model `{}`, not `{}`",
+            checkpoint.model, model.name
+        )));
+    }
+    let Some(filter) = checkpoint.filter.filter(|f| !f.states.is_empty()) else {
+        return Err(Error::State(format!(
+            "{label}: a {} checkpoint holds parameter values, not the twins at the end of the data: forecast from its report with --params",
+            checkpoint.method
+        )));
+    };
+    // Weights from the log weights (a particle filter's; equal for the others).
+    let n = filter.states.len();
+    let weights = if filter.log_weights.len() == n {
+        let top = filter
+            .log_weights
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        let w: Vec<f64> = filter.log_weights.iter().map(|l| (l - top).exp()).collect();
+        let total: f64 = w.iter().sum();
+        if total.is_finite() && total > 0.0 {
+            w.iter().map(|x| x / total).collect()
+        } else {
+            vec![1.0 / n as f64; n]
+        }
+    } else {
+        vec![1.0 / n as f64; n]
+    };
+    Ok(Start::Ensemble(filter.states, weights))
+}
+
 fn members(args: &PredictArgs, model: &Arc<Model>) -> Result<Members> {
-    let n = args.members;
-    let state: Option<State> = args
+    let start = args
         .state
         .as_deref()
-        .map(|p| {
-            let label = p.display().to_string();
-            std::fs::read_to_string(p)
-                .map_err(|e| Error::io(&label, e))
-                .and_then(|s| State::from_json(&s))
-                .map_err(|e| Error::State(format!("{label}: {e}")))
-        })
+        .map(|p| read_start(p, model))
         .transpose()?;
+    let state = match start {
+        Some(Start::Ensemble(states, weights)) => {
+            if args.params.is_some() {
+                return Err(Error::Usage(
+                    "--params with a calibration checkpoint: its members carry their own parameters; give one of the two".into(),
+                ));
+            }
+            let twins = states
+                .iter()
+                .zip(weights)
+                .enumerate()
+                .map(|(i, (s, w))| {
+                    let mut twin = Twin::new(Arc::clone(model), args.seed.wrapping_add(i as u64));
+                    twin.restore(s)?;
+                    Ok((twin, w))
+                })
+                .collect::<Result<_>>()?;
+            return Ok((twins, None));
+        }
+        Some(Start::Twin(s)) => Some(s),
+        None => None,
+    };
+    let n = args.members;
     let params = args
         .params
         .as_deref()
@@ -243,7 +319,7 @@ pub fn predict(args: &PredictArgs) -> Result<ExitCode> {
         crate::plot::prognosis_plot(path, &model, &outlook)?;
     }
     eprintln!(
-        "{}: {} members over {horizon:.0} s in {wall:.2} s wall",
+        "{}: {} members from t = {start_time:.0} s over {horizon:.0} s in {wall:.2} s wall",
         model.name, outlook.members
     );
     for (event, r) in &outlook.rul {
