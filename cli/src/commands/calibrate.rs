@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
+use machine_twin::calibrate::fleet::new_unit_prior;
 use machine_twin::calibrate::{
     CalibrateOptions, CalibrationReport, Checkpoint, Method, Run,
     calibrate_with_checkpoints as run_calibration,
@@ -217,9 +218,17 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
         method: method_of(args.method),
         members: args.members,
         seed: args.seed,
-        prior: prior
-            .as_ref()
-            .map(|d| d.mean.iter().copied().zip(d.std.iter().copied()).collect()),
+        prior: prior.as_ref().map(|d| {
+            let moments: Vec<(f64, f64)> =
+                d.mean.iter().copied().zip(d.std.iter().copied()).collect();
+            if d.is_fleet() {
+                // A new unit of the fleet: its own per-unit values, the fleet's constants.
+                let populated: Vec<bool> = d.units.iter().map(|u| !u.is_empty()).collect();
+                new_unit_prior(&moments, &populated)
+            } else {
+                moments
+            }
+        }),
         prior_units: prior
             .as_ref()
             .and_then(|d| d.is_fleet().then(|| d.units.clone())),

@@ -90,7 +90,7 @@ type Members = (
 /// Where a forecast starts (`--state`): one twin state, or a calibration checkpoint's members
 /// (each its own twin state and parameters) with their weights.
 enum Start {
-    Twin(State),
+    Twin(Box<State>),
     Ensemble(Vec<State>, Vec<f64>),
 }
 
@@ -103,7 +103,7 @@ fn read_start(path: &std::path::Path, model: &Model) -> Result<Start> {
         .map_err(|e| Error::invalid(&label, Some(e.line()), None, format!("not JSON: {e}")))?;
     if value.get("position").is_none() {
         return State::from_json(&text)
-            .map(Start::Twin)
+            .map(|s| Start::Twin(Box::new(s)))
             .map_err(|e| Error::State(format!("{label}: {e}")));
     }
     // (From the text: the generator's state is a 128-bit integer, beyond `Value`.)
@@ -170,7 +170,7 @@ fn members(args: &PredictArgs, model: &Arc<Model>) -> Result<Members> {
                 .collect::<Result<_>>()?;
             return Ok((twins, None));
         }
-        Some(Start::Twin(s)) => Some(s),
+        Some(Start::Twin(s)) => Some(*s),
         None => None,
     };
     let n = args.members;

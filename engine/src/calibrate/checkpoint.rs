@@ -33,6 +33,9 @@ pub struct Checkpoint {
     /// is `position.0`).
     #[serde(default)]
     pub units: Vec<CalibrationReport>,
+    /// A fleet calibration: the joint calibration of all runs (its first stage) once done.
+    #[serde(default)]
+    pub joint: Option<Box<CalibrationReport>>,
 }
 
 impl std::fmt::Debug for Checkpoint {
@@ -67,6 +70,7 @@ impl Checkpoint {
             filter,
             batch,
             units: Vec::new(),
+            joint: None,
         }
     }
 

@@ -1,14 +1,16 @@
 //! Fleets of units: parameters declared `per_unit` differ from one unit (tool, bearing,
-//! machine) to the next. Calibrating several runs then estimates each unit's value and the
-//! population they come from, and a new unit starts from the predictive distribution of a new
-//! unit: the mixture of the fleet's units (what a unit of this fleet has been like), rather
-//! than the uncertainty of the fleet's average.
+//! machine) to the next; the others are constants of the population. Calibrating several runs
+//! then estimates the constants, each unit's values and the population the units come from,
+//! and a new unit starts from the predictive distribution of a new unit: what a unit of this
+//! fleet has been like, rather than the uncertainty of the fleet's average.
 //!
-//! The population is pooled from the units' own estimates (a two-stage hierarchical estimate):
-//! its mean is the mean of the unit estimates; its between-unit spread is their scatter net of
-//! their own estimation uncertainty; the predictive distribution of a new unit is the
-//! equal-weight mixture of the units' estimates, widened by (1 + 1/R) in variance for R units.
-//! Shared parameters are pooled by precision weighting.
+//! A two-stage (empirical Bayes) hierarchical estimate: first every run together with every
+//! parameter shared (the population constants and the units' typical values); then each run
+//! on its own with the constants held at the joint estimate and its per-unit parameters free
+//! about the joint estimate, within their prior spread. A per-unit parameter's population mean
+//! is the mean of the units' estimates; its between-unit spread their scatter net of their own
+//! estimation uncertainty; the predictive distribution of a new unit is the units' mixture,
+//! widened to the scatter by (1 + 1/R) for R units. Constants keep the joint estimate.
 
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::report::{CalibrationReport, ParameterSummary, ResidualSummary, TraceRecord};
 use super::run::Run;
-use super::{CalibrateOptions, Checkpoint, calibrate_dyn};
+use super::{CalibrateOptions, Checkpoint, calibrate_pooled};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -96,46 +98,48 @@ impl Population {
     }
 }
 
-/// Pools the reports of single-unit calibrations of `model` (one per unit, in order) into
-/// the parameters of the fleet: per-unit parameters as the predictive distribution of a new
-/// unit, with their [`Population`]; shared ones by precision weighting. Returns the
-/// parameter summaries (declaration order) and the populations by path.
+/// A unit's estimate counts in its parameter's population when its standard deviation is
+/// below this fraction of the prior's.
+const INFORMED: f64 = 0.5;
+
+/// Pools a fleet: per-unit parameters as the predictive distribution of a new unit from the
+/// `units`' reports (one per unit, in order; those whose data inform the parameter), with their
+/// [`Population`]; the constants, and per-unit parameters no unit informs, as the `joint`
+/// calibration estimated them. Returns the parameter summaries (declaration order) and
+/// the populations by path.
 pub fn pool(
     model: &Model,
+    joint: &CalibrationReport,
     units: &[CalibrationReport],
     prior: &[(f64, f64)],
 ) -> (Vec<ParameterSummary>, IndexMap<String, Population>) {
     let mut summaries = Vec::new();
     let mut populations = IndexMap::new();
     for (j, p) in model.parameters.iter().enumerate() {
+        if !p.per_unit {
+            summaries.push(joint.parameters[&p.path].clone());
+            continue;
+        }
+        // Units whose data say something of the parameter (a tool that cut one material says
+        // nothing of its rate in another): their posterior is narrower than half the prior's.
         let estimates: Vec<UnitEstimate> = units
             .iter()
-            .map(|u| {
-                let s = &u.parameters[&p.path];
-                UnitEstimate {
-                    run: u.runs.first().cloned().unwrap_or_default(),
-                    mean: s.mean,
-                    std: s.std,
-                }
+            .map(|u| (u, &u.parameters[&p.path]))
+            .filter(|(_, s)| s.std < INFORMED * prior[j].1)
+            .map(|(u, s)| UnitEstimate {
+                run: u.runs.first().cloned().unwrap_or_default(),
+                mean: s.mean,
+                std: s.std,
             })
             .collect();
-        let (mean, std) = if p.per_unit {
-            let population = Population::of(estimates);
-            let predictive = population.predictive();
-            populations.insert(p.path.clone(), population);
-            predictive
-        } else {
-            let precision: f64 = estimates
-                .iter()
-                .map(|e| 1.0 / e.std.max(1e-300).powi(2))
-                .sum();
-            let mean = estimates
-                .iter()
-                .map(|e| e.mean / e.std.max(1e-300).powi(2))
-                .sum::<f64>()
-                / precision;
-            (mean, precision.recip().sqrt())
-        };
+        if estimates.is_empty() {
+            summaries.push(joint.parameters[&p.path].clone());
+            continue;
+        }
+        let population = Population::of(estimates);
+        let (_, std) = population.predictive();
+        let mean = joint.parameters[&p.path].mean;
+        populations.insert(p.path.clone(), population);
         summaries.push(ParameterSummary {
             mean,
             std,
@@ -149,10 +153,47 @@ pub fn pool(
     (summaries, populations)
 }
 
-/// Calibrates a fleet: each run (unit) on its own with `options`, from the same `prior`, then
-/// pooled ([`pool`]). Trace records carry their run's index; checkpoints hold the reports of
-/// the units done and the state of the one in progress. The report's residuals are over all
-/// units, its outlook (wear, damage, RUL) that of the last run.
+/// A population constant's prior standard deviation for a unit's own calibration: 10⁻⁶ of its
+/// fleet estimate's, so that one unit's data do not move what the fleet estimated.
+fn held(std: f64) -> f64 {
+    (std * 1e-6).max(1e-300)
+}
+
+/// The prior a unit is calibrated from in the second stage: its per-unit parameters about the
+/// joint estimate with the fleet prior's spread, the constants held at the joint estimate.
+fn unit_prior(model: &Model, joint: &CalibrationReport, prior: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    model
+        .parameters
+        .iter()
+        .zip(prior)
+        .map(|(p, &(_, spread))| {
+            let s = &joint.parameters[&p.path];
+            if p.per_unit {
+                (s.mean, spread)
+            } else {
+                (s.mean, held(s.std))
+            }
+        })
+        .collect()
+}
+
+/// The prior of a new unit of a fleet (calibrated as the fleet's units were in the second
+/// stage): from a fleet report's parameter moments (`parameters`, mean and std per declared
+/// parameter), the per-unit parameters with a population (`populated`) at the predictive
+/// distribution of a new unit, the rest held at the fleet's estimate.
+pub fn new_unit_prior(parameters: &[(f64, f64)], populated: &[bool]) -> Vec<(f64, f64)> {
+    parameters
+        .iter()
+        .zip(populated)
+        .map(|(&(mean, std), &own)| if own { (mean, std) } else { (mean, held(std)) })
+        .collect()
+}
+
+/// Calibrates a fleet in two stages (see the module doc) with `options`, from `prior`. Trace
+/// records carry their run's index; checkpoints hold the joint stage's state or result, the
+/// reports of the units done and the state of the one in progress. The report's residuals are
+/// the units' (each run with its own values), its outlook (wear, damage, RUL) that of the last
+/// run.
 pub(super) fn calibrate_fleet(
     model: &Arc<Model>,
     runs: &[Run],
@@ -163,49 +204,76 @@ pub(super) fn calibrate_fleet(
     save: &mut dyn FnMut(&Checkpoint) -> Result<()>,
 ) -> Result<CalibrationReport> {
     let sources: Vec<String> = runs.iter().map(|r| r.source.clone()).collect();
-    let mut done: Vec<CalibrationReport> = options
-        .resume
-        .as_ref()
+    let resumed = options.resume.as_ref();
+    // Stage 1: every run, every parameter shared.
+    let joint = match resumed.and_then(|c| c.joint.clone()) {
+        Some(joint) => *joint,
+        None => {
+            let joint = calibrate_pooled(
+                model,
+                runs,
+                options,
+                prior,
+                trace,
+                &mut |f| progress(0.5 * f),
+                save,
+            )?;
+            let mut cp = Checkpoint::new(model, options, &sources, prior, (0, 0), None, None);
+            cp.joint = Some(Box::new(joint.clone()));
+            save(&cp)?;
+            joint
+        }
+    };
+    // Stage 2: each unit on its own about the joint estimate.
+    let unit_prior = unit_prior(model, &joint, prior);
+    let mut done: Vec<CalibrationReport> = resumed
+        .filter(|c| c.joint.is_some())
         .map(|c| c.units.clone())
         .unwrap_or_default();
     let first = done.len();
     for (r, run) in runs.iter().enumerate().skip(first) {
         // The unit in progress when the checkpoint was written continues from its own state.
-        let resume = options
-            .resume
-            .as_ref()
+        let resume = resumed
             .filter(|c| {
-                r == first && c.position.0 == r && (c.filter.is_some() || c.batch.is_some())
+                c.joint.is_some()
+                    && r == first
+                    && c.position.0 == r
+                    && (c.filter.is_some() || c.batch.is_some())
             })
             .map(|c| Checkpoint {
                 runs: vec![run.source.clone()],
                 position: (0, c.position.1),
                 units: Vec::new(),
+                joint: None,
                 ..c.clone()
             });
         let unit_options = CalibrateOptions {
             resume,
-            prior: Some(prior.to_vec()),
+            prior: Some(unit_prior.clone()),
+            prior_units: None,
             run_to_failure: None,
             ..options.clone()
         };
         let finished = &done;
-        let report = calibrate_dyn(
+        let joint_box = Some(Box::new(joint.clone()));
+        let report = calibrate_pooled(
             model,
             std::slice::from_ref(run),
             &unit_options,
+            &unit_prior,
             &mut |rec| {
                 trace(&TraceRecord {
                     run: r,
                     ..rec.clone()
                 })
             },
-            &mut |f| progress((r as f64 + f) / runs.len() as f64),
+            &mut |f| progress(0.5 + 0.5 * (r as f64 + f) / runs.len() as f64),
             &mut |cp| {
                 save(&Checkpoint {
                     runs: sources.clone(),
                     position: (r, cp.position.1),
                     units: finished.clone(),
+                    joint: joint_box.clone(),
                     ..cp.clone()
                 })
             },
@@ -213,20 +281,22 @@ pub(super) fn calibrate_fleet(
         done.push(report);
         let mut cp = Checkpoint::new(model, options, &sources, prior, (r + 1, 0), None, None);
         cp.units = done.clone();
+        cp.joint = Some(Box::new(joint.clone()));
         save(&cp)?;
     }
-    Ok(fleet_report(model, options, &sources, prior, done))
+    Ok(fleet_report(model, options, &sources, prior, &joint, done))
 }
 
-/// The report of a fleet from its units' reports.
+/// The report of a fleet from its joint calibration and its units' reports.
 fn fleet_report(
     model: &Model,
     options: &CalibrateOptions,
     sources: &[String],
     prior: &[(f64, f64)],
+    joint: &CalibrationReport,
     units: Vec<CalibrationReport>,
 ) -> CalibrationReport {
-    let (summaries, population) = pool(model, &units, prior);
+    let (summaries, population) = pool(model, joint, &units, prior);
     let mut residual_rmse: IndexMap<String, ResidualSummary> = IndexMap::new();
     for u in &units {
         for (sensor, r) in &u.residual_rmse {
@@ -244,6 +314,12 @@ fn fleet_report(
             e.samples += r.samples;
         }
     }
+    // "Before" is the prior's fit: the joint stage's.
+    for (sensor, r) in residual_rmse.iter_mut() {
+        if let Some(j) = joint.residual_rmse.get(sensor) {
+            r.before = j.before * j.before * r.samples as f64;
+        }
+    }
     for r in residual_rmse.values_mut() {
         let n = r.samples.max(1) as f64;
         r.before = (r.before / n).sqrt();
@@ -253,9 +329,9 @@ fn fleet_report(
     CalibrationReport {
         model: model.name.clone(),
         method: options.method.name().to_string(),
-        members: units.first().map_or(0, |u| u.members),
+        members: joint.members,
         runs: sources.to_vec(),
-        correlation: mixture_correlation(&units),
+        correlation: fleet_correlation(model, joint, &units),
         parameters: model
             .parameters
             .iter()
@@ -264,14 +340,15 @@ fn fleet_report(
             .collect(),
         population,
         residual_rmse,
-        data_quality: units.iter().flat_map(|u| u.data_quality.clone()).collect(),
-        sim_seconds: units.iter().map(|u| u.sim_seconds).sum(),
+        data_quality: joint.data_quality.clone(),
+        sim_seconds: joint.sim_seconds + units.iter().map(|u| u.sim_seconds).sum::<f64>(),
         wall_seconds: 0.0,
         real_time_factor: 0.0,
-        iterations: units.iter().map(|u| u.iterations).sum::<Option<usize>>(),
-        converged: units
-            .iter()
-            .map(|u| u.converged)
+        iterations: std::iter::once(joint.iterations)
+            .chain(units.iter().map(|u| u.iterations))
+            .sum::<Option<usize>>(),
+        converged: std::iter::once(joint.converged)
+            .chain(units.iter().map(|u| u.converged))
             .collect::<Option<Vec<bool>>>()
             .map(|c| c.iter().all(|x| *x)),
         lives: IndexMap::new(),
@@ -281,16 +358,51 @@ fn fleet_report(
     }
 }
 
+/// The correlation of a new unit's parameters: between per-unit parameters, that of the
+/// units' mixture (the mean of their covariances plus the covariance of their means); between
+/// constants, the joint calibration's; none between the two kinds (a new unit's deviation
+/// from the population does not depend on the estimate of the constants).
+fn fleet_correlation(
+    model: &Model,
+    joint: &CalibrationReport,
+    units: &[CalibrationReport],
+) -> Vec<Vec<f64>> {
+    let mixture = mixture_correlation(units);
+    let p = model.parameters.len();
+    (0..p)
+        .map(|a| {
+            (0..p)
+                .map(|b| {
+                    let (ua, ub) = (model.parameters[a].per_unit, model.parameters[b].per_unit);
+                    let pick = |m: &Vec<Vec<f64>>| m.get(a).and_then(|r| r.get(b)).copied();
+                    match (ua, ub) {
+                        _ if a == b => 1.0,
+                        (true, true) => pick(&mixture).unwrap_or(0.0),
+                        (false, false) => pick(&joint.correlation).unwrap_or(0.0),
+                        _ => 0.0,
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Each of `runs` units' parameter values from `report`: a fleet report's unit estimates of
 /// its per-unit parameters, the posterior means otherwise.
-pub(super) fn unit_thetas(model: &Model, report: &CalibrationReport, runs: usize) -> Vec<Vec<f64>> {
-    (0..runs)
-        .map(|r| {
+pub(super) fn unit_thetas(
+    model: &Model,
+    report: &CalibrationReport,
+    runs: &[Run],
+) -> Vec<Vec<f64>> {
+    runs.iter()
+        .map(|run| {
             model
                 .parameters
                 .iter()
                 .map(|p| {
-                    let unit = report.population.get(&p.path).and_then(|u| u.units.get(r));
+                    let population = report.population.get(&p.path);
+                    let unit =
+                        population.and_then(|u| u.units.iter().find(|e| e.run == run.source));
                     unit.map_or(report.parameters[&p.path].mean, |u| u.mean)
                 })
                 .collect()

@@ -221,8 +221,9 @@ pub fn calibrate_with_checkpoints(
     calibrate_dyn(model, runs, options, &mut trace, &mut progress, &mut save)
 }
 
-/// [`calibrate_with_checkpoints`] with its callbacks as trait objects (a fleet calibrates its
-/// units through it).
+/// [`calibrate_with_checkpoints`] with its callbacks as trait objects: a fleet ([`fleet`])
+/// where several runs calibrate a model with `per_unit` parameters, else every parameter shared
+/// by the runs.
 pub(crate) fn calibrate_dyn(
     model: &Arc<Model>,
     runs: &[Run],
@@ -242,26 +243,52 @@ pub(crate) fn calibrate_dyn(
             "the model declares no [[parameter]] to calibrate",
         ));
     }
-    let sigma = check_noise(model, runs)?;
+    check_noise(model, runs)?;
     let sources = sources_of(runs);
     let prior = Checkpoint::prior_in_force(model, options, &sources)?;
     let start = Instant::now();
     let fleet = runs.len() > 1 && model.parameters.iter().any(|p| p.per_unit);
-    let mut report = match options.method {
-        _ if fleet => fleet::calibrate_fleet(model, runs, options, &prior, trace, progress, save)?,
+    let mut report = if fleet {
+        fleet::calibrate_fleet(model, runs, options, &prior, trace, progress, save)?
+    } else {
+        calibrate_pooled(model, runs, options, &prior, trace, progress, save)?
+    };
+    if let Some(event) = &options.run_to_failure {
+        let thetas = fleet::unit_thetas(model, &report, runs);
+        let lives = fleet::lives_of(model, runs, &thetas, event)?;
+        report.lives.insert(event.clone(), lives);
+    }
+    report.set_wall(start.elapsed().as_secs_f64());
+    progress(1.0);
+    Ok(report)
+}
+
+/// Calibrates `model` on `runs` with every parameter shared by the runs, from `prior`.
+pub(crate) fn calibrate_pooled(
+    model: &Arc<Model>,
+    runs: &[Run],
+    options: &CalibrateOptions,
+    prior: &[(f64, f64)],
+    trace: &mut dyn FnMut(&TraceRecord) -> Result<()>,
+    progress: &mut dyn FnMut(f64),
+    save: &mut dyn FnMut(&Checkpoint) -> Result<()>,
+) -> Result<CalibrationReport> {
+    let sigma = check_noise(model, runs)?;
+    let sources = sources_of(runs);
+    match options.method {
         Method::Batch => {
-            let template = Checkpoint::new(model, options, &sources, &prior, (0, 0), None, None);
+            let template = Checkpoint::new(model, options, &sources, prior, (0, 0), None, None);
             batch::report(
                 model,
                 runs,
                 options,
                 &sigma,
-                &prior,
+                prior,
                 &template,
                 &mut *trace,
                 &mut *progress,
                 &mut *save,
-            )?
+            )
         }
         Method::EnKF | Method::ParticleFilter | Method::Ukf => {
             // Data time before each run, for the progress fraction.
@@ -282,7 +309,7 @@ pub(crate) fn calibrate_dyn(
                 },
                 save,
             );
-            let mut a = Assimilation::new(model, options, &sources, &prior)?;
+            let mut a = Assimilation::new(model, options, &sources, prior)?;
             for run in runs.iter().skip(a.run()) {
                 a.start_run()?;
                 for row in &run.rows {
@@ -291,15 +318,7 @@ pub(crate) fn calibrate_dyn(
                 }
                 a.finish_run(&mut sink)?;
             }
-            report::filter_report(model, runs, options, &prior, a.filter())?
+            report::filter_report(model, runs, options, prior, a.filter())
         }
-    };
-    if let Some(event) = &options.run_to_failure {
-        let thetas = fleet::unit_thetas(model, &report, runs.len());
-        let lives = fleet::lives_of(model, runs, &thetas, event)?;
-        report.lives.insert(event.clone(), lives);
     }
-    report.set_wall(start.elapsed().as_secs_f64());
-    progress(1.0);
-    Ok(report)
 }

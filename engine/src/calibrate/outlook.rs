@@ -24,7 +24,7 @@ use super::run::Run;
 use super::{CalibrateOptions, CalibrationReport};
 use crate::error::Result;
 use crate::model::Model;
-use crate::prognosis::{Band, apply_fleet_survival, draw_gaussian, forecast};
+use crate::prognosis::{Band, apply_fleet_survival, crossed, draw_gaussian, forecast};
 use crate::stats::Z90;
 use crate::twin::Twin;
 
@@ -79,6 +79,57 @@ fn band_of(twins: &[Twin], weights: &[f64], value: impl Fn(&Twin) -> f64) -> Ban
         .map(|(t, w)| (Some(value(t)), *w))
         .collect();
     crate::prognosis::band(&v)
+}
+
+/// The members consistent with the data's end: where the last measurement of an event's sensor
+/// is short of the threshold by more than two noise standard deviations, the machine had not
+/// reached the event, and members past it at the end of the data contradict that; they are
+/// left out (the others' weights renormalised). If every member is past it, all are kept and
+/// the returned note says that the calibrated model does not fit the data's end.
+fn survivors(
+    model: &Model,
+    run: &Run,
+    members: Vec<(Twin, f64)>,
+) -> (Vec<(Twin, f64)>, Option<String>) {
+    let short: Vec<(usize, f64)> = model
+        .events
+        .iter()
+        .enumerate()
+        .filter_map(|(e, ev)| {
+            let last = run.z.iter().rev().find_map(|z| z[ev.sensor])?;
+            let sigma = model.sensors[ev.sensor].noise_std;
+            let margin = if ev.rising { 2.0 * sigma } else { -2.0 * sigma };
+            (!crossed(model, e, last + margin)).then_some((e, last))
+        })
+        .collect();
+    let past = |t: &Twin| {
+        short
+            .iter()
+            .any(|&(e, _)| crossed(model, e, t.predict(model.events[e].sensor)))
+    };
+    let kept: f64 = members
+        .iter()
+        .filter(|(t, _)| !past(t))
+        .map(|(_, w)| w)
+        .sum();
+    if short.is_empty() || kept >= 1.0 - 1e-12 {
+        return (members, None);
+    }
+    if kept <= 0.0 {
+        let (e, last) = short[0];
+        let ev = &model.events[e];
+        let note = format!(
+            "every posterior member is past the `{}` threshold ({}) at the end of the data, where the last measurement of `{}` is {last:.4}, short of it: the calibrated model does not fit the data's end; the times are the members' own",
+            ev.name, ev.threshold, model.sensors[ev.sensor].name
+        );
+        return (members, Some(note));
+    }
+    let kept_members = members
+        .into_iter()
+        .filter(|(t, _)| !past(t))
+        .map(|(t, w)| (t, w / kept))
+        .collect();
+    (kept_members, None)
 }
 
 /// Adds `wear`, `damage` and `rul` to `report` from the `posterior` (see the module doc).
@@ -140,7 +191,14 @@ pub(crate) fn attach(
         .unwrap_or(10.0 * run.end_time())
         .max(model.dt_mech);
     let members: Vec<(Twin, f64)> = twins.into_iter().zip(weights).collect();
+    let (members, misfit) = survivors(model, run, members);
     let mut outlook = forecast(members, None, horizon, horizon / OUTPUTS, options.rul_loss)?;
+    if let Some(note) = misfit {
+        outlook
+            .rul
+            .values_mut()
+            .for_each(|r| r.basis = Some(note.clone()));
+    }
     if let Some(lives) = &options.fleet_lives {
         apply_fleet_survival(&mut outlook, model, lives, options.rul_loss);
     }

@@ -71,7 +71,8 @@ fn snapshot(twin: &Twin) -> Vec<f64> {
         .collect()
 }
 
-fn crossed(model: &Model, e: usize, value: f64) -> bool {
+/// Whether `value` of event `e`'s sensor is past its threshold.
+pub(crate) fn crossed(model: &Model, e: usize, value: f64) -> bool {
     let ev = &model.events[e];
     if ev.rising {
         value > ev.threshold
@@ -127,8 +128,8 @@ fn integration_ends(
 /// the schedule's value in its middle) or, where it does not drive an input, the member's own
 /// values. Output intervals are integrated together where the schedule holds (see
 /// [`integration_ends`]) and the outputs between are interpolated linearly; event times are
-/// interpolated between outputs. A member that has reached every event stops: its quantities
-/// are held from there on.
+/// interpolated between outputs. A member that has reached every event stops (its quantities
+/// are held from there on), unless an event measures age by a wear element.
 fn run_member(mut twin: Twin, schedule: Option<&InputSeries>, times: &[f64]) -> Result<Track> {
     let model = Arc::clone(twin.model());
     let t0 = twin.time();
@@ -144,8 +145,11 @@ fn run_member(mut twin: Twin, schedule: Option<&InputSeries>, times: &[f64]) -> 
     let mut buf = twin.inputs().to_vec();
     let ends = integration_ends(&model, schedule, times, buf.len());
     let (mut prev_t, mut done) = (0.0, 0);
+    // A member that has reached every event stops, unless an event measures age by a wear
+    // element: the age beyond the event is what fleet survival converts to time.
+    let may_stop = ne > 0 && model.events.iter().all(|e| e.life.is_none());
     for &end in &ends {
-        if ne > 0 && events.iter().all(Option::is_some) {
+        if may_stop && events.iter().all(Option::is_some) {
             break;
         }
         let t = times[end];
