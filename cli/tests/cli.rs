@@ -669,3 +669,30 @@ fn predict_starts_from_a_filters_checkpoint() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("own parameters"), "{}", stderr(&o));
 }
+
+/// Fuzzing reproducer (issue 15): `--every 1e-300` asked for 3.6e303 outputs and aborted with
+/// "capacity overflow".
+#[test]
+fn predict_refuses_more_outputs_than_it_can_hold() {
+    let schedule = scratch("every_schedule.csv");
+    std::fs::write(
+        &schedule,
+        "time,depth_of_cut,feed_per_rev,work_material\n0,0.0015,0.0005,1\n",
+    )
+    .unwrap();
+    assert_rejected(
+        &[
+            "predict",
+            "models/face_mill.toml",
+            "--params",
+            "no-report-needed.json",
+            "--inputs",
+            schedule.to_str().unwrap(),
+            "--horizon",
+            "3600",
+            "--every",
+            "1e-300",
+        ],
+        "expected at most 1000000",
+    );
+}

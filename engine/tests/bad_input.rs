@@ -223,3 +223,50 @@ fn grid_probe_outside_the_grid_is_an_error() {
         "{e}"
     );
 }
+
+/// Fuzzing reproducers (issue 15): grid node counts whose product wraps around a 64-bit
+/// integer are refused with the true count, not accepted or allocated.
+#[test]
+fn grid_node_counts_that_overflow_are_refused() {
+    let spindle = std::fs::read_to_string(format!(
+        "{}/../models/spindle.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    for (nodes, product) in [
+        ("[4611686018427387905, 4, 1]", "18446744073709551620"),
+        ("[2, 2, 4611686018427387904]", "18446744073709551616"),
+        ("[4294967296, 4294967296, 1]", "18446744073709551616"),
+    ] {
+        let src = spindle.replace("nodes = [19, 7, 7]", &format!("nodes = {nodes}"));
+        let e = match Model::from_toml(&src, "models/spindle.toml") {
+            Ok(_) => panic!("{nodes} accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains("nodes") && e.contains(product), "{nodes}: {e}");
+        assert!(e.contains("more than 2^28"), "{e}");
+    }
+}
+
+/// Fuzzing reproducers (issue 15): a body at 1e308 m, moving at 1e308 m/s or of 1e308 kg
+/// passed `twin check` and panicked in the rigid-body step.
+#[test]
+fn bodies_beyond_the_solvers_range_are_refused() {
+    for (from, to, field) in [
+        (
+            "position = [0.5, 0.0, 0.0]",
+            "position = [1e308, 0.0, 0.0]",
+            "position",
+        ),
+        (
+            "position = [0.5, 0.0, 0.0]",
+            "position = [0.5, 0.0, 0.0]\nvelocity = [0.0, 1e308, 0.0]",
+            "velocity",
+        ),
+        ("mass = 2.0", "mass = 1e308", "mass"),
+    ] {
+        let e = error_of(&GOOD.replace(from, to));
+        assert!(e.contains(&format!("body.link.{field}")), "{e}");
+        assert!(e.contains("expected a number within"), "{e}");
+    }
+}

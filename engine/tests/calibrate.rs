@@ -369,3 +369,31 @@ fn a_fleet_of_units_gives_the_population_and_its_spread() {
     let coulomb = &report.parameters["joint.shaft.friction.coulomb"];
     assert!((coulomb.mean - 0.13).abs() < 0.03 * 0.13, "{coulomb:?}");
 }
+
+/// Fuzzing reproducer (issue 15): a checkpoint whose filter holds no member states, or fewer
+/// log weights than members, is refused on resume (it indexed out of bounds).
+#[test]
+fn a_checkpoint_without_members_is_refused() {
+    use machine_twin::calibrate::{EnsembleKalmanFilter, Estimator, ParticleFilter, draw_prior};
+    let model = Model::from_toml(MODEL, "<flywheel>").unwrap();
+    let prior: Vec<(f64, f64)> = model.parameters.iter().map(|p| (p.mean, p.std)).collect();
+    let thetas = draw_prior(&model, &prior, 8, 1);
+    let pf = ParticleFilter::new(&model, &thetas, 1).unwrap();
+    let mut empty = pf.checkpoint();
+    empty.states.clear();
+    empty.log_weights.clear();
+    let e = ParticleFilter::resume(&model, &empty, 1)
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("0 member states"), "{e}");
+    let e = EnsembleKalmanFilter::resume(&model, &empty, 1)
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("0 member states"), "{e}");
+    let mut short = pf.checkpoint();
+    short.log_weights.truncate(3);
+    let e = ParticleFilter::resume(&model, &short, 1)
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("3 log weights for 8 members"), "{e}");
+}

@@ -69,6 +69,33 @@ impl Ctx<'_> {
         Ok(Vector3::from(v))
     }
 
+    /// A vector whose components lie within ±`limit` (in `unit`): what the rigid-body solver's
+    /// single precision can step (a machine's positions, speeds and masses).
+    pub(super) fn vector_within(
+        &self,
+        path: &[&str],
+        v: [f64; 3],
+        limit: f64,
+        unit: &str,
+    ) -> Result<Vector3<f64>> {
+        for x in v {
+            self.within(path, x, limit, unit)?;
+        }
+        Ok(Vector3::from(v))
+    }
+
+    /// A finite number within ±`limit` (in `unit`).
+    pub(super) fn within(&self, path: &[&str], v: f64, limit: f64, unit: &str) -> Result<f64> {
+        if v.is_finite() && v.abs() <= limit {
+            Ok(v)
+        } else {
+            Err(self.err(
+                path,
+                format!("expected a number within ±{limit:e} {unit} (the range a machine's rigid-body solver steps), got {v}"),
+            ))
+        }
+    }
+
     pub(super) fn unit(&self, path: &[&str], v: [f64; 3]) -> Result<Vector3<f64>> {
         let v = self.vector(path, v)?;
         let n = v.norm();

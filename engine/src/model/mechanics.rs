@@ -371,6 +371,15 @@ pub(super) fn compile_friction_temperature(
     Ok(())
 }
 
+/// Largest body coordinate, m: the rigid-body solver steps in single precision.
+const MAX_POSITION: f64 = 1e4;
+/// Largest body speed, m/s.
+const MAX_SPEED: f64 = 1e4;
+/// Largest body angular speed, rad/s (about a million rpm).
+const MAX_ANGULAR_SPEED: f64 = 1e5;
+/// Largest body mass, kg.
+const MAX_MASS: f64 = 1e9;
+
 fn compile_body(cx: &Ctx, name: &str, b: &BodySpec) -> Result<Body> {
     let p = |f: &'static str| ["body", name, f];
     let (mass, inertia) = match (&b.shape, b.mass, b.inertia) {
@@ -400,15 +409,21 @@ fn compile_body(cx: &Ctx, name: &str, b: &BodySpec) -> Result<Body> {
             ));
         }
     };
+    cx.within(&p("mass"), mass, MAX_MASS, "kg")?;
     let rotation = UnitQuaternion::from_scaled_axis(cx.vector(&p("rotation"), b.rotation)?);
     Ok(Body {
         name: name.to_string(),
         mass,
         inertia,
-        position: cx.vector(&p("position"), b.position)?,
+        position: cx.vector_within(&p("position"), b.position, MAX_POSITION, "m")?,
         rotation,
-        velocity: cx.vector(&p("velocity"), b.velocity)?,
-        angular_velocity: cx.vector(&p("angular_velocity"), b.angular_velocity)?,
+        velocity: cx.vector_within(&p("velocity"), b.velocity, MAX_SPEED, "m/s")?,
+        angular_velocity: cx.vector_within(
+            &p("angular_velocity"),
+            b.angular_velocity,
+            MAX_ANGULAR_SPEED,
+            "rad/s",
+        )?,
         parent_joint: None,
         child_joints: Vec::new(),
     })

@@ -35,6 +35,7 @@ impl EnsembleKalmanFilter {
 
     /// Resumes from a checkpoint.
     pub fn resume(model: &Arc<Model>, cp: &FilterCheckpoint, seed: u64) -> Result<Self> {
+        cp.check(false)?;
         Ok(Self {
             model: Arc::clone(model),
             ens: Ensemble::resume(model, &cp.states, seed)?,

@@ -61,6 +61,27 @@ pub struct FilterCheckpoint {
     pub rng: Pcg64,
 }
 
+impl FilterCheckpoint {
+    /// Checks what a resumed filter relies on: at least two member states and, for a filter
+    /// that weighs its members (`weighted`), one log weight per member (none for the others).
+    pub(super) fn check(&self, weighted: bool) -> Result<()> {
+        let n = self.states.len();
+        if n < 2 {
+            return Err(Error::State(format!(
+                "the checkpoint's filter holds {n} member states; expected at least 2"
+            )));
+        }
+        let count_ok = self.log_weights.len() == n || (!weighted && self.log_weights.is_empty());
+        if !count_ok || self.log_weights.iter().any(|w| w.is_nan()) {
+            return Err(Error::State(format!(
+                "the checkpoint's filter holds {} log weights for {n} members; expected one number per member",
+                self.log_weights.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Steps the ensemble to `t` under `u`; returns the indices and values of the sensors the
 /// row `z` measured.
 pub(super) fn advance_and_measure(

@@ -54,6 +54,7 @@ impl ParticleFilter {
 
     /// Resumes from a checkpoint.
     pub fn resume(model: &Arc<Model>, cp: &FilterCheckpoint, seed: u64) -> Result<Self> {
+        cp.check(true)?;
         Ok(Self {
             model: Arc::clone(model),
             ens: Ensemble::resume(model, &cp.states, seed)?,

@@ -42,10 +42,21 @@ pub(super) fn compile_grid(
             return Err(cx.err(&p("nodes"), "expected at least 1 node per axis"));
         }
     }
-    let cells: usize = g.nodes.iter().product();
-    if cells > 1 << 28 {
-        return Err(cx.err(&p("nodes"), format!("{cells} nodes is more than 2^28")));
+    // In u128: three axes of up to 2^64 nodes cannot wrap around.
+    let product: u128 = g.nodes.iter().map(|&n| n as u128).product();
+    if product > 1 << 28 {
+        return Err(cx.err(
+            &p("nodes"),
+            format!(
+                "{} × {} × {} = {product} nodes is more than 2^28 = {}",
+                g.nodes[0],
+                g.nodes[1],
+                g.nodes[2],
+                1u64 << 28
+            ),
+        ));
     }
+    let cells = product as usize;
     let h: [f64; 3] = std::array::from_fn(|a| {
         if g.nodes[a] > 1 {
             g.size[a] / (g.nodes[a] - 1) as f64
