@@ -696,3 +696,34 @@ fn predict_refuses_more_outputs_than_it_can_hold() {
         "expected at most 1000000",
     );
 }
+
+/// Fuzzing reproducers (issue 15): a data file with a header and no rows calibrated to the
+/// prior and exited 0; `--members 100000000` was accepted and ran out of memory.
+#[test]
+fn calibrate_refuses_empty_data_and_runaway_ensembles() {
+    let empty = scratch("empty.csv");
+    std::fs::write(&empty, "time,speed_cmd,current\n").unwrap();
+    assert_rejected(
+        &[
+            "calibrate",
+            "engine/tests/fixtures/flywheel_mechanical.toml",
+            "--data",
+            empty.to_str().unwrap(),
+        ],
+        "no data rows",
+    );
+    let (_, data) = flywheel_data("members");
+    assert_rejected(
+        &[
+            "calibrate",
+            "engine/tests/fixtures/flywheel_mechanical.toml",
+            "--data",
+            &data,
+            "--method",
+            "enkf",
+            "--members",
+            "100000000",
+        ],
+        "expected 2 … 100000 members",
+    );
+}

@@ -270,3 +270,24 @@ fn bodies_beyond_the_solvers_range_are_refused() {
         assert!(e.contains("expected a number within"), "{e}");
     }
 }
+
+/// Fuzzing reproducers (issue 15): a mechanical step of 1e-300 s or 2^31 solver iterations were
+/// accepted, and a simulation then ran on without end.
+#[test]
+fn solver_settings_that_would_never_finish_are_refused() {
+    let src = GOOD.replace("[body.link]", "[solver]\ndt_mech = 1e-300\n\n[body.link]");
+    let e = error_of(&src);
+    assert!(
+        e.contains("solver.dt_mech") && e.contains("expected a step of"),
+        "{e}"
+    );
+    let src = GOOD.replace(
+        "[body.link]",
+        "[solver]\niterations = 2147483648\n\n[body.link]",
+    );
+    let e = error_of(&src);
+    assert!(
+        e.contains("solver.iterations") && e.contains("1 … 100"),
+        "{e}"
+    );
+}

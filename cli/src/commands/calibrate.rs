@@ -242,14 +242,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
         rul_loss: args.rul_loss.as_deref().map(RulLoss::parse).transpose()?,
     };
     positive_seconds("--checkpoint-every", args.checkpoint_every)?;
-    if args.members < 2 {
-        return Err(Error::invalid(
-            "--members",
-            None,
-            None,
-            "expected at least 2 members",
-        ));
-    }
+    super::check_members(args.members, 2)?;
     if options.method != Method::Batch {
         options.backend = resolve_backend(args.backend, &model, args.members)?;
     } else if args.backend == BackendArg::Gpu {

@@ -54,6 +54,22 @@ pub(crate) fn progress_bar(len: u64) -> ProgressBar {
     bar
 }
 
+/// Most ensemble members a command takes: each member is a whole twin (a few kB to MB).
+const MAX_MEMBERS: usize = 100_000;
+
+/// Checks `--members`: at least `least`, at most [`MAX_MEMBERS`].
+pub(crate) fn check_members(members: usize, least: usize) -> Result<()> {
+    if (least..=MAX_MEMBERS).contains(&members) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "--members",
+        None,
+        None,
+        format!("expected {least} … {MAX_MEMBERS} members, got {members}"),
+    ))
+}
+
 /// Writes `value` as pretty JSON to `path`.
 pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     let label = path.display().to_string();

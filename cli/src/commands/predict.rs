@@ -210,14 +210,7 @@ fn members(args: &PredictArgs, model: &Arc<Model>) -> Result<Members> {
 /// Runs `twin predict`.
 pub fn predict(args: &PredictArgs) -> Result<ExitCode> {
     let model = Model::from_file(&args.model)?;
-    if args.members < 1 {
-        return Err(Error::invalid(
-            "--members",
-            None,
-            None,
-            "expected at least 1 member",
-        ));
-    }
+    super::check_members(args.members, 1)?;
     let table = DataTable::read(&args.inputs, Policy::Strict)?;
     let schedule = InputSeries::from_table(&model, &table);
     let horizon = args

@@ -454,6 +454,7 @@ pub fn lives_of(
     Ok(FleetLives {
         measure,
         unit,
+        uncertainty: ev.life_uncertainty,
         units,
     })
 }

@@ -235,6 +235,14 @@ pub(crate) fn calibrate_dyn(
     if runs.is_empty() {
         return Err(Error::Usage("no data to calibrate on".into()));
     }
+    if let Some(empty) = runs.iter().find(|r| r.rows.is_empty()) {
+        return Err(Error::invalid(
+            &empty.source,
+            None,
+            None,
+            "no data rows: expected at least one row after the header",
+        ));
+    }
     if model.parameters.is_empty() {
         return Err(Error::invalid(
             &model.source,

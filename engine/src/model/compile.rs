@@ -14,6 +14,13 @@ use super::spec::ModelSpec;
 use super::{Input, Model};
 use crate::error::{Error, Result};
 
+/// Shortest mechanical step, s: below it an hour of machine time is billions of steps.
+const MIN_DT_MECH: f64 = 1e-6;
+/// Longest step, s (models without moving parts, thermal only, take steps of minutes).
+const MAX_DT_MECH: f64 = 1e4;
+/// Most solver iterations per step (the machines here converge in a few).
+const MAX_SOLVER_ITERATIONS: usize = 100;
+
 pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
     let spec: ModelSpec = toml::from_str(src).map_err(|e| {
         let line = e
@@ -25,10 +32,24 @@ pub(super) fn compile(src: &str, label: &str) -> Result<Model> {
     let cx = &cx;
     let s = &spec.solver;
     let dt_mech = cx.positive(&["solver", "dt_mech"], s.dt_mech)?;
-    if s.iterations == 0 {
-        return Err(cx.err(&["solver", "iterations"], "expected an integer ≥ 1, got 0"));
+    if !(MIN_DT_MECH..=MAX_DT_MECH).contains(&dt_mech) {
+        return Err(cx.err(
+            &["solver", "dt_mech"],
+            format!("expected a step of {MIN_DT_MECH:e} … {MAX_DT_MECH} s, got {dt_mech:e}"),
+        ));
     }
-    let gravity = cx.vector(&["solver", "gravity"], s.gravity)?;
+    for (field, n, least) in [
+        ("iterations", s.iterations, 1),
+        ("stabilization_iterations", s.stabilization_iterations, 0),
+    ] {
+        if !(least..=MAX_SOLVER_ITERATIONS).contains(&n) {
+            return Err(cx.err(
+                &["solver", field],
+                format!("expected an integer {least} … {MAX_SOLVER_ITERATIONS}, got {n}"),
+            ));
+        }
+    }
+    let gravity = cx.vector_within(&["solver", "gravity"], s.gravity, 1e3, "m/s²")?;
     let inputs = compile_inputs(cx, &spec)?;
     let mut bodies = compile_bodies(cx, &spec)?;
     let mut joints = compile_joints(cx, &spec, &mut bodies)?;

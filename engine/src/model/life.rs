@@ -60,6 +60,10 @@ pub struct EventSpec {
     /// life, wear depth, ...): a fleet's lives to the event are recorded in it and a new unit's
     /// remaining life follows from the fleet's survival at its age. Absent: operating time, s.
     pub life: Option<String>,
+    /// Relative standard uncertainty of a unit's recorded age (default 0.1): the width of the
+    /// log-normal kernel that smooths the fleet's survival (a bearing's consumed life carries
+    /// its load's uncertainty to the power p: 3 % in load is 9 % in life for a ball bearing).
+    pub life_uncertainty: Option<f64>,
     /// Free text.
     #[serde(default)]
     pub description: String,
@@ -116,6 +120,8 @@ pub struct Event {
     pub rising: bool,
     /// The wear element whose state is a unit's age for this event (`None`: time, s).
     pub life: Option<usize>,
+    /// Relative standard uncertainty of a unit's recorded age (the survival's kernel width).
+    pub life_uncertainty: f64,
 }
 
 /// Compiled `[solver.cycle_averaged]`.
@@ -217,6 +223,9 @@ pub(super) fn compile_section(
     })
 }
 
+/// Relative uncertainty of a unit's recorded age when the event does not give one.
+const DEFAULT_LIFE_UNCERTAINTY: f64 = 0.1;
+
 pub(super) fn compile_event(
     cx: &Ctx,
     name: &str,
@@ -246,11 +255,22 @@ pub(super) fn compile_event(
                 },
             )?),
         };
+    let life_uncertainty = match e.life_uncertainty {
+        None => DEFAULT_LIFE_UNCERTAINTY,
+        Some(u) if u.is_finite() && (0.0..=2.0).contains(&u) => u,
+        Some(u) => {
+            return Err(cx.err(
+                &p("life_uncertainty"),
+                format!("expected a relative uncertainty 0 … 2, got {u}"),
+            ));
+        }
+    };
     Ok(Event {
         name: name.to_string(),
         sensor,
         threshold,
         rising,
         life,
+        life_uncertainty,
     })
 }

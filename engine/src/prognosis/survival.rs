@@ -33,18 +33,45 @@ pub struct FleetLives {
     pub measure: String,
     /// Unit of the measure.
     pub unit: String,
+    /// Relative standard uncertainty of each recorded age: the width of the log-normal kernel
+    /// that smooths the survival (0: the plain product-limit estimate).
+    #[serde(default)]
+    pub uncertainty: f64,
     /// Every unit's record.
     pub units: Vec<UnitLife>,
 }
 
+/// Pseudo-units each unit's record is spread over by the kernel.
+const KERNEL_POINTS: usize = 64;
+
 impl FleetLives {
     /// The distribution of the remaining age of a unit that has survived to `age`: atoms
     /// (remaining age, probability) at the failures of the units that lived longer, by
-    /// Kaplan–Meier (a censored unit's share passes to the units that outlived it), and the
-    /// probability of outliving every recorded failure. Empty with 0 when no unit lived longer.
+    /// Kaplan–Meier (a censored unit's share passes to the units that outlived it), each record
+    /// spread over its age's uncertainty by a log-normal kernel, and the probability of
+    /// outliving every recorded failure. Empty with 0 when no unit lived longer.
     pub fn remaining(&self, age: f64) -> (Vec<(f64, f64)>, f64) {
-        let mut at_risk: Vec<&UnitLife> = self.units.iter().filter(|u| u.age > age).collect();
-        // Failures before censorings at the same age (the usual convention).
+        // Each record spread over its age's uncertainty: pseudo-units at the log-normal
+        // kernel's quantiles (one, the record itself, without uncertainty).
+        let spread: Vec<UnitLife> = if self.uncertainty > 0.0 {
+            let sigma = self.uncertainty.ln_1p();
+            self.units
+                .iter()
+                .flat_map(|u| {
+                    (0..KERNEL_POINTS).map(move |k| {
+                        let z =
+                            crate::stats::normal_quantile((k as f64 + 0.5) / KERNEL_POINTS as f64);
+                        UnitLife {
+                            age: u.age * (sigma * z).exp(),
+                            ..u.clone()
+                        }
+                    })
+                })
+                .collect()
+        } else {
+            self.units.clone()
+        };
+        let mut at_risk: Vec<&UnitLife> = spread.iter().filter(|u| u.age > age).collect();
         at_risk.sort_by(|a, b| a.age.total_cmp(&b.age).then(b.failed.cmp(&a.failed)));
         let n = at_risk.len();
         let mut mass = vec![1.0 / n.max(1) as f64; n];
@@ -138,6 +165,14 @@ pub fn apply_fleet_survival(
             times.push((None, tail));
         }
         let units = fleet.units.iter().filter(|u| u.age > age).count();
+        if units == 0 {
+            rul.basis = Some(format!(
+                "physics forecast: the unit (age {} in {}) is older than every failed unit of the fleet",
+                age_text(fleet, age),
+                fleet.measure
+            ));
+            continue;
+        }
         *rul = RulSummary {
             basis: Some(basis(fleet, age, units)),
             ..RulSummary::of(&times, rul.horizon, loss)
@@ -168,6 +203,7 @@ mod tests {
         let fleet = FleetLives {
             measure: "time".into(),
             unit: "s".into(),
+            uncertainty: 0.0,
             units: vec![
                 unit(10.0, true),
                 unit(20.0, true),
@@ -194,6 +230,31 @@ mod tests {
             ..fleet
         };
         assert_eq!(open.remaining(0.0), (vec![(10.0, 0.5)], 0.5));
+    }
+
+    #[test]
+    fn each_record_is_spread_over_its_ages_uncertainty() {
+        let fleet = FleetLives {
+            measure: "time".into(),
+            unit: "s".into(),
+            uncertainty: 0.1,
+            units: vec![unit(100.0, true)],
+        };
+        let (atoms, tail) = fleet.remaining(0.0);
+        assert_eq!(tail, 0.0);
+        let times: Vec<(Option<f64>, f64)> = atoms.iter().map(|(r, p)| (Some(*r), *p)).collect();
+        let q = |p| weighted_quantile(&times, p).unwrap();
+        // A log-normal about 100 with σ = ln 1.1: median 100, 5th percentile 100/1.1^1.645.
+        assert!((q(0.5) - 100.0).abs() < 1.0, "{}", q(0.5));
+        assert!(
+            (q(0.05) - 100.0 / 1.1f64.powf(1.645)).abs() < 1.5,
+            "{}",
+            q(0.05)
+        );
+        // Having survived to 100, half the kernel remains: the remaining age is positive.
+        let (atoms, _) = fleet.remaining(100.0);
+        assert!(atoms.iter().all(|(r, _)| *r > 0.0));
+        assert!((atoms.iter().map(|(_, p)| p).sum::<f64>() - 1.0).abs() < 1e-12);
     }
 
     #[test]
