@@ -42,6 +42,17 @@ pub struct DataQuality {
     pub out_of_order: usize,
     /// Intervals between rows longer than five times the median interval.
     pub gaps: usize,
+    /// Cells that are not numbers (`abc`, `ERR`, `#N/A` from a logger; left out as not
+    /// measured), by column.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub unparsable: std::collections::BTreeMap<String, usize>,
+}
+
+impl DataQuality {
+    /// Cells that are not numbers, over every column.
+    pub fn unparsable_cells(&self) -> usize {
+        self.unparsable.values().sum()
+    }
 }
 
 /// A data table.
@@ -259,6 +270,23 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// A cell of column `c` on `line` that is not a number: an error under the strict policy,
+    /// else counted by column and left out.
+    fn unparsable(&mut self, line: usize, c: usize, shown: &str) -> Result<()> {
+        if self.policy == Policy::Strict || self.columns[c] == "time" {
+            // A row without a time cannot be placed: the time column is always strict.
+            return Err(self.err(
+                line,
+                Some(&self.columns[c]),
+                format!("expected a number, got {shown}"),
+            ));
+        }
+        let column = self.columns[c].clone();
+        let t = self.table.as_mut().expect("started");
+        *t.quality.unparsable.entry(column).or_insert(0) += 1;
+        Ok(())
+    }
+
     fn csv(&mut self, text: &str) -> Result<()> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
@@ -283,13 +311,13 @@ impl Builder<'_> {
                 let value = if cell.is_empty() {
                     None
                 } else {
-                    Some(cell.parse::<f64>().map_err(|_| {
-                        self.err(
-                            line,
-                            Some(&self.columns[c]),
-                            format!("expected a number, got \"{cell}\""),
-                        )
-                    })?)
+                    match cell.parse::<f64>() {
+                        Ok(v) => Some(v),
+                        Err(_) => {
+                            self.unparsable(line, c, &format!("\"{}\"", clip(cell)))?;
+                            continue;
+                        }
+                    }
                 };
                 cells.push((c, value));
             }
@@ -338,11 +366,8 @@ impl Builder<'_> {
                         s.parse::<f64>().ok()
                     }
                     other => {
-                        return Err(self.err(
-                            line,
-                            Some(k),
-                            format!("expected a number or null, got {other}"),
-                        ));
+                        self.unparsable(line, c, &clip(&other.to_string()))?;
+                        continue;
                     }
                 };
                 cells.push((c, value));
@@ -350,6 +375,14 @@ impl Builder<'_> {
             self.row(line, cells)?;
         }
         Ok(())
+    }
+}
+
+/// `text` cut to 40 characters for a message.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
     }
 }
 

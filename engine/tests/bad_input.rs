@@ -99,10 +99,36 @@ fn non_finite_input_value_is_an_error_in_strict_mode() {
 #[test]
 fn unparsable_cell_names_line_and_column() {
     let csv = "time,load\n0,1\n0.5,heavy\n";
-    let e = DataTable::parse(csv, "inputs.csv", false, Policy::Lenient)
+    let e = DataTable::parse(csv, "inputs.csv", false, Policy::Strict)
         .unwrap_err()
         .to_string();
     assert_eq!(e, "inputs.csv:3: load: expected a number, got \"heavy\"");
+}
+
+/// Issue 15: one `ERR`, `#N/A` or `null` cell from a logger refused a whole hour-long log. Read
+/// leniently (recorded runs), such cells are counted by column and left out; the time column
+/// stays strict (a row without a time cannot be placed).
+#[test]
+fn unparsable_cells_are_counted_by_column_when_reading_leniently() {
+    let csv = "time,load,temp\n0,1,20\n0.5,ERR,21\n1,#N/A,null\n1.5,2,22\n";
+    let t = DataTable::parse(csv, "log.csv", false, Policy::Lenient).unwrap();
+    assert_eq!(t.times, vec![0.0, 0.5, 1.0, 1.5]);
+    assert_eq!(t.quality.unparsable["load"], 2);
+    assert_eq!(t.quality.unparsable["temp"], 1);
+    assert_eq!(t.quality.unparsable_cells(), 3);
+    assert_eq!(t.rows[1], vec![None, Some(21.0)]);
+    let ndjson = "{\"time\":0,\"load\":1}\n{\"time\":1,\"load\":\"ERR\"}\n";
+    let t = DataTable::parse(ndjson, "log.ndjson", true, Policy::Lenient).unwrap();
+    assert_eq!(t.quality.unparsable["load"], 1);
+    let e = DataTable::parse(
+        "time,load\n0,1\nsoon,2\n",
+        "log.csv",
+        false,
+        Policy::Lenient,
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(e, "log.csv:3: time: expected a number, got \"soon\"");
 }
 
 #[test]

@@ -315,10 +315,16 @@ fn warn_about_data(model: &Model, runs: &[Run], paths: &[String]) {
             );
         }
         let q = &r.quality;
-        if q.non_finite + q.duplicate_times + q.out_of_order + q.gaps > 0 {
+        if q.non_finite + q.duplicate_times + q.out_of_order + q.gaps + q.unparsable_cells() > 0 {
             eprintln!(
                 "{}: left out {} non-finite values, {} duplicate-time rows, {} out-of-order rows; {} gaps",
                 r.source, q.non_finite, q.duplicate_times, q.out_of_order, q.gaps
+            );
+        }
+        for (column, n) in &q.unparsable {
+            eprintln!(
+                "{}: left out {n} cells of `{column}` that are not numbers",
+                r.source
             );
         }
     }

@@ -233,4 +233,7 @@ fn add_quality(q: &mut DataQuality, c: &DataQuality) {
     q.empty += c.empty;
     q.duplicate_times += c.duplicate_times;
     q.out_of_order += c.out_of_order;
+    for (column, n) in &c.unparsable {
+        *q.unparsable.entry(column.clone()).or_insert(0) += n;
+    }
 }
