@@ -727,3 +727,82 @@ fn calibrate_refuses_empty_data_and_runaway_ensembles() {
         "expected 2 … 100000 members",
     );
 }
+
+/// A bearing record at 1800 rpm / 4000 N, healthy vibration, one row a minute for `seconds`.
+fn bearing_record(name: &str, seconds: usize) -> String {
+    let path = scratch(name);
+    let mut csv = String::from(
+        "time,shaft_speed,radial_load,accel_h_rms,accel_v_rms,accel_h_peak,accel_v_peak\n",
+    );
+    for t in (0..=seconds).step_by(60) {
+        csv.push_str(&format!("{t},188.5,4000,4.9,4.0,21.6,16.0\n"));
+    }
+    std::fs::write(&path, csv).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn a_run_to_failure_fleet_gives_a_new_units_remaining_life() {
+    // Three bearings that failed after 4000, 5000 and 6000 s at one condition.
+    let runs = [
+        bearing_record("fail_a.csv", 4000),
+        bearing_record("fail_b.csv", 5000),
+        bearing_record("fail_c.csv", 6000),
+    ];
+    let fleet = scratch("bearing_fleet.json");
+    let o = twin(&[
+        "calibrate",
+        "models/bearing_rig.toml",
+        "--data",
+        &runs[0],
+        "--data",
+        &runs[1],
+        "--data",
+        &runs[2],
+        "--method",
+        "pf",
+        "--members",
+        "16",
+        "--run-to-failure",
+        "failure",
+        "--report",
+        fleet.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = read_json(&fleet);
+    let lives = report["lives"]["failure"]["units"].as_array().unwrap();
+    assert_eq!(lives.len(), 3);
+    // Consumed ISO 281 life at 3.0e-5 per s (the shaft's weight adds a little).
+    let age = lives[0]["age"].as_f64().unwrap();
+    assert!((0.12..0.125).contains(&age), "{age}");
+    // A new bearing after 3000 s: the others outlived it by 1000, 2000 and 3000 s.
+    let new = bearing_record("new_bearing.csv", 3000);
+    let out = scratch("new_bearing.json");
+    let o = twin(&[
+        "calibrate",
+        "models/bearing_rig.toml",
+        "--data",
+        &new,
+        "--prior",
+        fleet.to_str().unwrap(),
+        "--method",
+        "pf",
+        "--members",
+        "16",
+        "--rul-loss",
+        "early=1,late=4",
+        "--report",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("from fleet survival: 3 of 3 units"),
+        "{}",
+        stderr(&o)
+    );
+    let rul = &read_json(&out)["rul"]["failure"];
+    let p50 = rul["p50"].as_f64().unwrap();
+    assert!((1500.0..2500.0).contains(&p50), "{rul}");
+    let point = rul["point"].as_f64().unwrap();
+    assert!(point < p50, "the late-averse estimate comes early: {rul}");
+}
