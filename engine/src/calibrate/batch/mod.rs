@@ -21,6 +21,11 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::stats::Z90;
 use linearise::{Linearised, Trial, cost, linearise};
+
+/// A decrease of the cost ½χ² below this is statistically negligible (Δχ² < 0.1).
+const NEGLIGIBLE_DECREASE: f64 = 0.05;
+/// Accepted iterations in a row with a negligible decrease after which the fit has converged.
+const FLAT_ITERATIONS: usize = 2;
 pub(crate) use linearise::{evaluate, sensor_sums};
 
 /// Settings of a batch calibration.
@@ -241,11 +246,14 @@ pub fn calibrate(
     }
     let mut converged = false;
     let first = history.len();
+    // Accepted iterations in a row whose decrease of the cost was statistically negligible.
+    let mut flat = 0;
     for iteration in first..=options.max_iterations {
         if problem.settled(&here, &theta, options.tolerance) {
             converged = true;
             break;
         }
+        let before = c;
         let next = problem.step(&here, &theta, &mut lambda, c)?;
         let accepted = next.is_some();
         if let Some((trial, outcome)) = next {
@@ -265,6 +273,17 @@ pub fn calibrate(
         progress(history.last().expect("pushed"));
         if !accepted {
             // No step lowers the cost: a (bounded) minimum within the rounding of the model.
+            converged = true;
+            break;
+        }
+        flat = if before - c < NEGLIGIBLE_DECREASE {
+            flat + 1
+        } else {
+            0
+        };
+        if flat >= FLAT_ITERATIONS {
+            // The cost has gone flat: what the steps still gain is below what the data can
+            // tell apart (a χ² change of 0.1), so the estimate will not move meaningfully.
             converged = true;
             break;
         }
