@@ -38,11 +38,55 @@ pub fn read_distribution(path: &Path, model: &Model, positive_std: bool) -> Resu
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(&label, e))?;
     let v: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::invalid(&label, Some(e.line()), None, format!("not JSON: {e}")))?;
+    let bad = |field: String, message: String| Error::invalid(&label, None, Some(field), message);
+    if let Some(name) = v.get("model").and_then(|m| m.as_str())
+        && name != model.name
+    {
+        return Err(bad(
+            "model".into(),
+            format!("a report of model `{name}`, not of `{}`", model.name),
+        ));
+    }
+    if let Some(given) = v["parameters"].as_object() {
+        let extra: Vec<&String> = given
+            .keys()
+            .filter(|k| !model.parameters.iter().any(|p| &p.path == *k))
+            .collect();
+        if !extra.is_empty() {
+            return Err(bad(
+                "parameters".into(),
+                format!(
+                    "{} not declared by model `{}` (its parameters: {})",
+                    extra
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    model.name,
+                    model
+                        .parameters
+                        .iter()
+                        .map(|p| p.path.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
     let (mut mean, mut std) = (Vec::new(), Vec::new());
     for p in &model.parameters {
         let entry = &v["parameters"][&p.path];
         match (entry["mean"].as_f64(), entry["std"].as_f64()) {
-            (Some(m), Some(s)) if s > 0.0 || (!positive_std && s == 0.0) => {
+            (Some(m), _) if !(p.lower..=p.upper).contains(&m) => {
+                return Err(bad(
+                    format!("parameters.{}.mean", p.path),
+                    format!(
+                        "{m} is outside the parameter's bounds [{}, {}] in the model",
+                        p.lower, p.upper
+                    ),
+                ));
+            }
+            (Some(m), Some(s)) if s.is_finite() && (s > 0.0 || (!positive_std && s == 0.0)) => {
                 mean.push(m);
                 std.push(s);
             }
@@ -59,7 +103,8 @@ pub fn read_distribution(path: &Path, model: &Model, positive_std: bool) -> Resu
             }
         }
     }
-    let correlation = serde_json::from_value(v["correlation"].clone()).unwrap_or_default();
+    let correlation = read_correlation(&v["correlation"], model.parameters.len())
+        .map_err(|m| bad("correlation".into(), m))?;
     let units = model
         .parameters
         .iter()
@@ -117,6 +162,45 @@ pub fn print_rul(line: String, r: &RulSummary) {
     if let Some(basis) = &r.basis {
         eprintln!("    from {basis}");
     }
+}
+
+/// A report's correlation matrix: absent or empty, or `n` × `n`, symmetric, with a unit
+/// diagonal and entries within [−1, 1].
+fn read_correlation(
+    value: &serde_json::Value,
+    n: usize,
+) -> std::result::Result<Vec<Vec<f64>>, String> {
+    if value.is_null() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<Vec<f64>> = serde_json::from_value(value.clone())
+        .map_err(|e| format!("expected a matrix of numbers: {e}"))?;
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+    if rows.len() != n || rows.iter().any(|r| r.len() != n) {
+        return Err(format!(
+            "expected {n} rows of {n} entries (one per declared parameter), got {} rows of {}",
+            rows.len(),
+            rows.iter()
+                .map(|r| r.len().to_string())
+                .collect::<Vec<_>>()
+                .join("/")
+        ));
+    }
+    for (a, row) in rows.iter().enumerate() {
+        for (b, &r) in row.iter().enumerate() {
+            let ok = (-1.0 - 1e-9..=1.0 + 1e-9).contains(&r)
+                && (a != b || (r - 1.0).abs() < 1e-6)
+                && (r - rows[b][a]).abs() < 1e-6;
+            if !ok {
+                return Err(format!(
+                    "entry [{a}][{b}] = {r}: expected a symmetric matrix with a unit diagonal and entries within [-1, 1]"
+                ));
+            }
+        }
+    }
+    Ok(rows)
 }
 
 /// `RUL EVENT: median … (90 % interval … … )`, times in s or "beyond the horizon".

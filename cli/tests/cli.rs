@@ -806,3 +806,59 @@ fn a_run_to_failure_fleet_gives_a_new_units_remaining_life() {
     let point = rul["point"].as_f64().unwrap();
     assert!(point < p50, "the late-averse estimate comes early: {rul}");
 }
+
+/// Fuzzing reproducers (issue 15): `twin predict --params` trusted the report — another
+/// model's, extra parameters, a mean outside the bounds, a correlation entry of 5, a ragged
+/// matrix were all accepted.
+#[test]
+fn predict_checks_a_report_against_the_model() {
+    let schedule = scratch("pendulum_schedule.csv");
+    std::fs::write(&schedule, "time\n0\n").unwrap();
+    let p = r#""joint.pivot.friction.viscous": {"mean": 0.01, "std": 0.001}"#;
+    for (name, report, message) in [
+        (
+            "other_model.json",
+            format!(r#"{{"model": "spindle", "parameters": {{{p}}}}}"#),
+            "a report of model `spindle`, not of `pendulum`",
+        ),
+        (
+            "extra.json",
+            format!(r#"{{"parameters": {{{p}, "body.bob.mass": {{"mean": 1, "std": 0.1}}}}}}"#),
+            "`body.bob.mass` not declared by model `pendulum`",
+        ),
+        (
+            "outside.json",
+            r#"{"parameters": {"joint.pivot.friction.viscous": {"mean": 7, "std": 0.1}}}"#
+                .to_string(),
+            "7 is outside the parameter's bounds [0, 1]",
+        ),
+        (
+            "correlation.json",
+            format!(r#"{{"parameters": {{{p}}}, "correlation": [[5]]}}"#),
+            "entry [0][0] = 5",
+        ),
+        (
+            "ragged.json",
+            format!(r#"{{"parameters": {{{p}}}, "correlation": [[1, 0], [0]]}}"#),
+            "expected 1 rows of 1 entries",
+        ),
+    ] {
+        let path = scratch(name);
+        std::fs::write(&path, report).unwrap();
+        assert_rejected(
+            &[
+                "predict",
+                "models/pendulum.toml",
+                "--params",
+                path.to_str().unwrap(),
+                "--inputs",
+                schedule.to_str().unwrap(),
+                "--horizon",
+                "1",
+                "--members",
+                "2",
+            ],
+            message,
+        );
+    }
+}

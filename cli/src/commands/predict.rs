@@ -170,7 +170,14 @@ fn members(args: &PredictArgs, model: &Arc<Model>) -> Result<Members> {
                 .collect::<Result<_>>()?;
             return Ok((twins, None));
         }
-        Some(Start::Twin(s)) => Some(*s),
+        Some(Start::Twin(s)) => {
+            if args.params.is_none() {
+                eprintln!(
+                    "note: every member starts from the one state with its parameters, so the bands have no width; give --params (a calibration report) for the parameters' uncertainty"
+                );
+            }
+            Some(*s)
+        }
         None => None,
     };
     let n = args.members;
