@@ -63,12 +63,7 @@ pub fn read_distribution(path: &Path, model: &Model, positive_std: bool) -> Resu
                         .collect::<Vec<_>>()
                         .join(", "),
                     model.name,
-                    model
-                        .parameters
-                        .iter()
-                        .map(|p| p.path.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    model.parameter_paths()
                 ),
             ));
         }

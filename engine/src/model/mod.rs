@@ -410,6 +410,15 @@ impl Model {
         self.parameters.iter().map(|p| (p.lower, p.upper)).collect()
     }
 
+    /// The declared parameters' paths, comma-separated (for messages).
+    pub fn parameter_paths(&self) -> String {
+        self.parameters
+            .iter()
+            .map(|p| p.path.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Resolves a parameter path such as `joint.spindle.friction.viscous` to what it sets.
     pub fn resolve(&self, path: &str) -> Result<ParamTarget> {
         params::resolve(self, path)

@@ -372,12 +372,7 @@ impl Params {
                 path: path.to_string(),
                 message: format!(
                     "not a calibratable parameter of this model (declared: {})",
-                    model
-                        .parameters
-                        .iter()
-                        .map(|p| p.path.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    model.parameter_paths()
                 ),
             })?;
         check_value(path, model.parameters[i].target, value)?;
