@@ -48,7 +48,7 @@ fn held(model: &Model, values: &[(&str, f64)]) -> InputSeries {
         columns,
         times: vec![0.0],
         rows: vec![row],
-        quality: Default::default(),
+        ..Default::default()
     };
     InputSeries::from_table(model, &table)
 }

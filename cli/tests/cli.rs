@@ -862,3 +862,57 @@ fn predict_checks_a_report_against_the_model() {
         );
     }
 }
+
+/// `data` with every time shifted by `offset` s, written to `name`.
+fn shifted(data: &str, offset: f64, name: &str) -> String {
+    let text = std::fs::read_to_string(data).unwrap();
+    let mut lines = text.lines();
+    let mut out = format!("{}\n", lines.next().unwrap());
+    for line in lines {
+        let (t, rest) = line.split_once(',').unwrap();
+        let t: f64 = t.parse().unwrap();
+        out.push_str(&format!("{},{rest}\n", t + offset));
+    }
+    let path = scratch(name);
+    std::fs::write(&path, out).unwrap();
+    path.to_str().unwrap().into()
+}
+
+/// Issue 15: loggers stamp rows with Unix seconds; calibrate counts them from the first row
+/// and records where that was. Relative times far from 0 (the twin would step from 0 s to
+/// there) are refused with the row and the way out.
+#[test]
+fn calibrate_takes_absolute_times_from_the_first_row_and_refuses_long_gaps() {
+    let (model, data) = flywheel_data("absolute");
+    let unix = shifted(&data, 1_796_281_018.0, "absolute_unix.csv");
+    let report = scratch("absolute_report.json");
+    let o = twin(&[
+        "calibrate",
+        &model,
+        "--data",
+        &unix,
+        "--max-iterations",
+        "2",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("absolute times; 0 s is the first row's, 2026-12-03T06:56:58"),
+        "{}",
+        stderr(&o)
+    );
+    let r = read_json(&report);
+    let q = &r["data_quality"][&unix];
+    assert_eq!(q["time_origin"], "2026-12-03T06:56:58Z");
+    assert_eq!(q["out_of_order"], 0);
+    let late = shifted(&data, 1e6, "absolute_late.csv");
+    assert_rejected(
+        &["calibrate", &model, "--data", &late],
+        &format!("{late}:2: time: the first row is at 1000000 s"),
+    );
+    assert_rejected(
+        &["calibrate", &model, "--data", &late, "--max-gap", "0"],
+        "--max-gap: expected seconds > 0, got 0",
+    );
+}

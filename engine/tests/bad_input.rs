@@ -128,7 +128,10 @@ fn unparsable_cells_are_counted_by_column_when_reading_leniently() {
     )
     .unwrap_err()
     .to_string();
-    assert_eq!(e, "log.csv:3: time: expected a number, got \"soon\"");
+    assert_eq!(
+        e,
+        "log.csv:3: time: expected seconds or an ISO 8601 timestamp, got \"soon\""
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ use machine_twin::calibrate::{
     CalibrateOptions, CalibrationReport, Checkpoint, Method, Run,
     calibrate_with_checkpoints as run_calibration,
 };
+use machine_twin::data::{Policy, time::DEFAULT_MAX_GAP};
 use machine_twin::prognosis::RulLoss;
 use machine_twin::thermal::Backend;
 use machine_twin::{Error, Model, Result};
@@ -97,6 +98,15 @@ pub struct CalibrateArgs {
     /// 20th percentile) or `phm2012` (the IEEE PHM 2012 score, maximised in expectation).
     #[arg(long, value_name = "early=A,late=B|phm2012")]
     rul_loss: Option<String>,
+    /// Refuse the data on the first unusable value (non-finite, not a number, time out of
+    /// order), naming the line and column, instead of counting it and leaving it out.
+    #[arg(long)]
+    strict: bool,
+    /// The longest interval in s between rows (and from 0 s to the first row) that the twin
+    /// steps through without data; a longer one is refused, naming the row. Absolute times
+    /// (Unix seconds, ISO 8601) count from the first row.
+    #[arg(long, default_value_t = DEFAULT_MAX_GAP, value_name = "SECONDS")]
+    max_gap: f64,
 }
 
 fn calibrate_follow(
@@ -240,7 +250,9 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
         horizon: args.horizon,
         backend: Backend::Cpu,
         rul_loss: args.rul_loss.as_deref().map(RulLoss::parse).transpose()?,
+        max_gap: args.max_gap,
     };
+    positive_seconds("--max-gap", args.max_gap)?;
     positive_seconds("--checkpoint-every", args.checkpoint_every)?;
     super::check_members(args.members, 2)?;
     if options.method != Method::Batch {
@@ -250,12 +262,24 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
     }
     options.resume = args.resume.as_deref().map(read_checkpoint).transpose()?;
     if args.follow {
+        if args.strict {
+            return Err(Error::Usage(
+                "--strict: a followed stream counts unusable values; it cannot refuse rows it \
+                 has already assimilated"
+                    .into(),
+            ));
+        }
         return calibrate_follow(args, &model, &options);
     }
+    let policy = if args.strict {
+        Policy::Strict
+    } else {
+        Policy::Lenient
+    };
     let runs = args
         .data
         .iter()
-        .map(|d| Run::read(&model, d))
+        .map(|d| Run::read(&model, d, policy, args.max_gap))
         .collect::<Result<Vec<_>>>()?;
     warn_about_data(&model, &runs, &args.data);
     let mut trace = args
@@ -315,6 +339,9 @@ fn warn_about_data(model: &Model, runs: &[Run], paths: &[String]) {
             );
         }
         let q = &r.quality;
+        if let Some(origin) = &q.time_origin {
+            eprintln!("{path}: absolute times; 0 s is the first row's, {origin}");
+        }
         if q.non_finite + q.duplicate_times + q.out_of_order + q.gaps + q.unparsable_cells() > 0 {
             eprintln!(
                 "{}: left out {} non-finite values, {} duplicate-time rows, {} out-of-order rows; {} gaps",

@@ -51,6 +51,9 @@ pub enum Intake {
     Duplicate,
     /// Left out: its time is earlier than the previous row's.
     OutOfOrder,
+    /// Left out: its time is more than [`CalibrateOptions::max_gap`] after the previous row's
+    /// (after 0 s for a run's first row); the twin would step that long without data.
+    TooFarAhead,
 }
 
 /// An online estimator fed rows one at a time (see the module doc).
@@ -61,6 +64,8 @@ pub struct Assimilation {
     /// A checkpoint with everything but the position and the filter's state.
     template: Checkpoint,
     every: f64,
+    /// The longest interval between rows stepped through, s.
+    max_gap: f64,
     /// Data time a measurement row waits for the rows after it, s.
     lookahead: f64,
     /// The run being fed, and whether [`Assimilation::start_run`] has been called.
@@ -99,6 +104,7 @@ impl Assimilation {
             paths: model.parameters.iter().map(|p| p.path.clone()).collect(),
             template: Checkpoint::new(model, options, sources, prior, (0, 0), None, None),
             every: options.checkpoint_every.max(1e-9),
+            max_gap: options.max_gap,
             lookahead,
             run,
             started: false,
@@ -142,7 +148,7 @@ impl Assimilation {
 
     /// Offers one row at time `time` s: the model inputs it gives (one entry per input) and
     /// its measurements (one entry per sensor; `None` for a row without any). A row not later
-    /// than the previous one is left out.
+    /// than the previous one, or more than `max_gap` after it, is left out.
     pub fn push(
         &mut self,
         time: f64,
@@ -153,6 +159,7 @@ impl Assimilation {
         match self.latest {
             Some(last) if time == last => return Ok(Intake::Duplicate),
             Some(last) if time < last => return Ok(Intake::OutOfOrder),
+            last if time - last.unwrap_or(0.0) > self.max_gap => return Ok(Intake::TooFarAhead),
             _ => {}
         }
         self.latest = Some(time);

@@ -9,7 +9,7 @@ use super::{
     Assimilation, CalibrateOptions, CalibrationReport, Checkpoint, FnSink, Intake, Method, Run,
     TraceRecord,
 };
-use crate::data::{DataQuality, DataTable, Policy};
+use crate::data::{DataQuality, DataTable, Policy, TimeBasis, gap_error};
 use crate::error::{Error, Result};
 use crate::model::Model;
 
@@ -19,6 +19,10 @@ struct Stream {
     label: String,
     ndjson: bool,
     header: Option<String>,
+    /// Lines delivered before the current part (the header included).
+    lines_before: usize,
+    /// How the stream's times are read, once its first part has decided it.
+    basis: Option<TimeBasis>,
     partial: String,
     stdin: bool,
     ended: bool,
@@ -41,6 +45,8 @@ impl Stream {
             label: if stdin { "<stdin>".into() } else { path.into() },
             ndjson: matches!(ext, "ndjson" | "jsonl"),
             header: None,
+            lines_before: 0,
+            basis: None,
             partial: String::new(),
             stdin,
             ended: false,
@@ -88,15 +94,31 @@ impl Stream {
                 return Ok(None);
             }
             self.header = Some(lines.remove(0));
+            self.lines_before = 1;
         }
         if lines.iter().all(|l| l.trim().is_empty()) {
+            self.lines_before += lines.len();
             return Ok(None);
         }
-        let text = match &self.header {
-            Some(h) if !self.ndjson => format!("{h}{}", lines.concat()),
-            _ => lines.concat(),
+        // A CSV part is parsed under the header, which is its line 1.
+        let (text, shift) = match &self.header {
+            Some(h) if !self.ndjson => (format!("{h}{}", lines.concat()), self.lines_before - 1),
+            _ => (lines.concat(), self.lines_before),
         };
-        DataTable::parse(&text, &self.label, self.ndjson, Policy::Lenient).map(Some)
+        self.lines_before += lines.len();
+        let basis = self.basis.unwrap_or(TimeBasis::Own);
+        let table = DataTable::parse_part(
+            &text,
+            &self.label,
+            self.ndjson,
+            Policy::Lenient,
+            basis,
+            shift,
+        )?;
+        if self.basis.is_none() && !table.times.is_empty() {
+            self.basis = Some(TimeBasis::Fixed(table.time_origin));
+        }
+        Ok(Some(table))
     }
 }
 
@@ -134,10 +156,7 @@ pub fn follow(
     // Every accepted row, for the report's residuals before and after (read once, at the end).
     let mut all = DataTable {
         source: stream.label.clone(),
-        columns: Vec::new(),
-        times: Vec::new(),
-        rows: Vec::new(),
-        quality: DataQuality::default(),
+        ..DataTable::default()
     };
     let start = Instant::now();
     let mut last_growth = Instant::now();
@@ -166,16 +185,33 @@ pub fn follow(
                 }
                 let layout = layout.as_ref().expect("set above");
                 add_quality(&mut all.quality, &table.quality);
-                for (t, row) in table.times.iter().zip(table.rows) {
+                all.time_origin = table.time_origin;
+                all.quality
+                    .time_origin
+                    .clone_from(&table.quality.time_origin);
+                for (r, (t, row)) in table.times.iter().zip(table.rows).enumerate() {
                     let (inputs, z) = layout.split(&row);
                     match assimilation.push(*t, &inputs, Some(&z), &mut sink)? {
                         Intake::Accepted => {
                             all.times.push(*t);
+                            all.lines.push(table.lines[r]);
                             all.rows.push(row);
                             all.quality.rows_used += 1;
                         }
                         Intake::Duplicate => all.quality.duplicate_times += 1,
                         Intake::OutOfOrder => all.quality.out_of_order += 1,
+                        Intake::TooFarAhead => {
+                            let previous =
+                                all.times.last().map(|&p| (p, all.lines.last().copied()));
+                            let line = table.lines.get(r).copied();
+                            return Err(gap_error(
+                                &all.source,
+                                line,
+                                *t,
+                                previous,
+                                options.max_gap,
+                            ));
+                        }
                     }
                 }
             }

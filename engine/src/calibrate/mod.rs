@@ -92,6 +92,9 @@ pub struct CalibrateOptions {
     /// A fleet's lives by event (from a report with `lives`): the remaining life of such an
     /// event is the fleet's survival at the unit's age (see [`crate::prognosis::survival`]).
     pub fleet_lives: Option<indexmap::IndexMap<String, crate::prognosis::FleetLives>>,
+    /// The longest interval in s between rows (and from 0 s to a run's first row) that the
+    /// twin is stepped through without data (default [`crate::data::time::DEFAULT_MAX_GAP`]).
+    pub max_gap: f64,
 }
 
 impl Default for CalibrateOptions {
@@ -110,6 +113,7 @@ impl Default for CalibrateOptions {
             rul_loss: None,
             run_to_failure: None,
             fleet_lives: None,
+            max_gap: crate::data::time::DEFAULT_MAX_GAP,
         }
     }
 }
@@ -242,6 +246,9 @@ pub(crate) fn calibrate_dyn(
             None,
             "no data rows: expected at least one row after the header",
         ));
+    }
+    for run in runs {
+        run.check_max_gap(options.max_gap)?;
     }
     if model.parameters.is_empty() {
         return Err(Error::invalid(

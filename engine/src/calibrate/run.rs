@@ -37,10 +37,13 @@ pub struct RunRow {
 }
 
 impl Run {
-    /// Reads a data file leniently: non-finite values, duplicates and out-of-order rows are
-    /// counted in [`Run::quality`] and never reach an estimator.
-    pub fn read(model: &Model, path: &str) -> Result<Self> {
-        let table = DataTable::read(path, Policy::Lenient)?;
+    /// Reads a data file. [`Policy::Lenient`]: non-finite values, unparsable cells,
+    /// duplicates and out-of-order rows are counted in [`Run::quality`] and never reach an
+    /// estimator; [`Policy::Strict`] refuses them. An interval between rows longer than
+    /// `max_gap` s is refused either way (see [`DataTable::check_max_gap`]).
+    pub fn read(model: &Model, path: &str, policy: Policy, max_gap: f64) -> Result<Self> {
+        let table = DataTable::read(path, policy)?;
+        table.check_max_gap(max_gap)?;
         Self::from_table(model, &table)
     }
 
@@ -133,6 +136,7 @@ impl Run {
             times,
             rows,
             quality,
+            ..DataTable::default()
         };
         Self::from_table(model, &table)
     }
@@ -142,6 +146,26 @@ impl Run {
         model
             .input_index(name)
             .is_some_and(|i| self.inputs.drives(i))
+    }
+
+    /// Refuses an interval between rows (or from 0 s to the first) longer than `max_gap` s:
+    /// the twin would step through it without data (see [`DataTable::check_max_gap`], which
+    /// names the line where the run was read from a file).
+    pub fn check_max_gap(&self, max_gap: f64) -> Result<()> {
+        let mut previous = None;
+        for row in &self.rows {
+            if row.time - previous.map_or(0.0, |p: (f64, Option<usize>)| p.0) > max_gap {
+                return Err(crate::data::gap_error(
+                    &self.source,
+                    None,
+                    row.time,
+                    previous,
+                    max_gap,
+                ));
+            }
+            previous = Some((row.time, None));
+        }
+        Ok(())
     }
 
     /// Time of the last measurement in s.

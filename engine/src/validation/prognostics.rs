@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::{CaseContext, Metric, Outcome, shared_data};
 use crate::calibrate::fleet::lives_of;
 use crate::calibrate::{CalibrateOptions, Method, Run, calibrate};
-use crate::data::{DataQuality, DataTable};
+use crate::data::DataTable;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::prognosis::{RulLoss, phm2012_score};
@@ -80,9 +80,7 @@ fn read_bearings(path: &std::path::Path) -> Result<Vec<Bearing>> {
                 ]
                 .map(String::from)
                 .to_vec(),
-                times: Vec::new(),
-                rows: Vec::new(),
-                quality: DataQuality::default(),
+                ..DataTable::default()
             };
             for (idx, values) in rows {
                 table.times.push((idx - 1.0) * 10.0);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::{CaseContext, Metric, Outcome, shared_data};
 use crate::calibrate::fleet::new_unit_prior;
 use crate::calibrate::{CalibrateOptions, Run, calibrate, predictions};
-use crate::data::{DataQuality, DataTable};
+use crate::data::DataTable;
 use crate::error::{Error, Result};
 use crate::model::Model;
 
@@ -54,9 +54,7 @@ fn read_cases(model: &Model, path: &std::path::Path) -> Result<Vec<MillingCase>>
                     ]
                     .map(String::from)
                     .to_vec(),
-                    times: Vec::new(),
-                    rows: Vec::new(),
-                    quality: DataQuality::default(),
+                    ..DataTable::default()
                 },
             ));
         }

@@ -15,6 +15,12 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::source::interpolate;
 
+mod reader;
+pub mod time;
+
+use reader::Builder;
+pub(crate) use reader::TimeBasis;
+
 /// How a reader treats unusable values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
@@ -46,6 +52,10 @@ pub struct DataQuality {
     /// measured), by column.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub unparsable: std::collections::BTreeMap<String, usize>,
+    /// The first row's absolute time (ISO 8601, UTC) where the file stamps rows with absolute
+    /// times: its times were taken as offsets from it (see [`time`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_origin: Option<String>,
 }
 
 impl DataQuality {
@@ -56,16 +66,21 @@ impl DataQuality {
 }
 
 /// A data table.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DataTable {
     /// Where it came from.
     pub source: String,
     /// Column names other than `time`, in file order.
     pub columns: Vec<String>,
-    /// Row times in s, strictly increasing.
+    /// Row times in s, strictly increasing (offsets from [`DataTable::time_origin`] where the
+    /// file gave absolute times).
     pub times: Vec<f64>,
     /// Row values, one `Option` per column (`None`: not measured).
     pub rows: Vec<Vec<Option<f64>>>,
+    /// Per row, the line of the file it came from (empty for tables not read from a file).
+    pub lines: Vec<usize>,
+    /// Unix time in s of time 0 where the file gave absolute times (Unix seconds or ISO 8601).
+    pub time_origin: Option<f64>,
     /// What was found wrong.
     pub quality: DataQuality,
 }
@@ -93,26 +108,44 @@ impl DataTable {
 
     /// Parses `text` (CSV, or NDJSON if `ndjson`); `label` names it in errors.
     pub fn parse(text: &str, label: &str, ndjson: bool, policy: Policy) -> Result<Self> {
-        let mut builder = Builder {
-            label,
-            policy,
-            columns: Vec::new(),
-            table: None,
-        };
+        Self::parse_part(text, label, ndjson, policy, TimeBasis::Own, 0)
+    }
+
+    /// Parses a part of a longer stream: its times on `basis`, its line numbers `line_shift`
+    /// after those of `text`.
+    pub(crate) fn parse_part(
+        text: &str,
+        label: &str,
+        ndjson: bool,
+        policy: Policy,
+        basis: TimeBasis,
+        line_shift: usize,
+    ) -> Result<Self> {
+        let mut builder = Builder::new(label, policy, line_shift);
         if ndjson {
             builder.ndjson(text)?
         } else {
             builder.csv(text)?
         }
-        let mut table = builder.table.unwrap_or_else(|| DataTable {
-            source: label.to_string(),
-            columns: Vec::new(),
-            times: Vec::new(),
-            rows: Vec::new(),
-            quality: DataQuality::default(),
-        });
+        let mut table = builder.finish(basis);
         table.count_gaps();
         Ok(table)
+    }
+
+    /// Refuses an interval between rows longer than `max_gap` s, naming the row: the twin
+    /// would step through it (from 0 s for the first row) without data for as long. A row
+    /// whose time jumps ahead and comes back is already left out as out of order; this is a
+    /// jump the rows after it keep.
+    pub fn check_max_gap(&self, max_gap: f64) -> Result<()> {
+        let mut previous: Option<(f64, Option<usize>)> = None;
+        for (r, &t) in self.times.iter().enumerate() {
+            let line = self.lines.get(r).copied();
+            if t - previous.map_or(0.0, |p| p.0) > max_gap {
+                return Err(gap_error(&self.source, line, t, previous, max_gap));
+            }
+            previous = Some((t, line));
+        }
+        Ok(())
     }
 
     /// Index of column `name`.
@@ -166,224 +199,32 @@ impl DataTable {
     }
 }
 
-struct Builder<'a> {
-    label: &'a str,
-    policy: Policy,
-    columns: Vec<String>,
-    table: Option<DataTable>,
-}
-
-impl Builder<'_> {
-    fn err(&self, line: usize, field: Option<&str>, message: impl Into<String>) -> Error {
-        Error::invalid(self.label, Some(line), field.map(str::to_string), message)
-    }
-
-    fn start(&mut self, columns: Vec<String>, line: usize) -> Result<()> {
-        if !columns.iter().any(|c| c == "time") {
-            return Err(self.err(line, None, "expected a `time` column (seconds)"));
-        }
-        for (i, c) in columns.iter().enumerate() {
-            if columns[..i].contains(c) {
-                return Err(self.err(line, Some(c), "column named twice"));
-            }
-        }
-        self.table = Some(DataTable {
-            source: self.label.to_string(),
-            columns: columns.iter().filter(|c| *c != "time").cloned().collect(),
-            times: Vec::new(),
-            rows: Vec::new(),
-            quality: DataQuality::default(),
-        });
-        self.columns = columns;
-        Ok(())
-    }
-
-    /// Adds one row of `(column, cell)`; `cell` is `None` for empty.
-    fn row(&mut self, line: usize, cells: Vec<(usize, Option<f64>)>) -> Result<()> {
-        let time_col = self.columns.iter().position(|c| c == "time").unwrap_or(0);
-        let ncols = self.columns.len();
-        let policy = self.policy;
-        let mut time = None;
-        let mut values = vec![None; ncols - 1];
-        let mut non_finite = 0;
-        let mut empty = 0;
-        for (c, v) in cells {
-            match v {
-                None => empty += 1,
-                Some(x) if !x.is_finite() => {
-                    if policy == Policy::Strict {
-                        return Err(self.err(
-                            line,
-                            Some(&self.columns[c]),
-                            format!("expected a finite number, got {x}"),
-                        ));
-                    }
-                    non_finite += 1;
-                }
-                Some(x) if c == time_col => time = Some(x),
-                Some(x) => values[if c < time_col { c } else { c - 1 }] = Some(x),
-            }
-        }
-        let table = self.table.as_mut().expect("header read first");
-        let q = &mut table.quality;
-        q.rows += 1;
-        q.non_finite += non_finite;
-        q.empty += empty;
-        let Some(t) = time else {
-            if policy == Policy::Strict {
-                return Err(Error::invalid(
-                    self.label,
-                    Some(line),
-                    Some("time".into()),
-                    "expected a finite time in seconds",
-                ));
-            }
-            return Ok(());
-        };
-        match table.times.last().copied() {
-            Some(last) if t < last => {
-                if policy == Policy::Strict {
-                    return Err(Error::invalid(
-                        self.label,
-                        Some(line),
-                        Some("time".into()),
-                        format!("time {t} s is earlier than the previous row's {last} s"),
-                    ));
-                }
-                q.out_of_order += 1;
-            }
-            Some(last) if t == last => {
-                q.duplicate_times += 1;
-                let prev = table.rows.last_mut().expect("a row exists");
-                for (p, v) in prev.iter_mut().zip(values) {
-                    if p.is_none() {
-                        *p = v;
-                    }
-                }
-            }
-            _ => {
-                table.times.push(t);
-                table.rows.push(values);
-                q.rows_used += 1;
-            }
-        }
-        Ok(())
-    }
-
-    /// A cell of column `c` on `line` that is not a number: an error under the strict policy,
-    /// else counted by column and left out.
-    fn unparsable(&mut self, line: usize, c: usize, shown: &str) -> Result<()> {
-        if self.policy == Policy::Strict || self.columns[c] == "time" {
-            // A row without a time cannot be placed: the time column is always strict.
-            return Err(self.err(
-                line,
-                Some(&self.columns[c]),
-                format!("expected a number, got {shown}"),
-            ));
-        }
-        let column = self.columns[c].clone();
-        let t = self.table.as_mut().expect("started");
-        *t.quality.unparsable.entry(column).or_insert(0) += 1;
-        Ok(())
-    }
-
-    fn csv(&mut self, text: &str) -> Result<()> {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(false)
-            .trim(csv::Trim::All)
-            .from_reader(text.as_bytes());
-        for (i, record) in reader.records().enumerate() {
-            let record = record.map_err(|e| {
-                let line = e.position().map_or(i + 1, |p| p.line() as usize);
-                self.err(line, None, format!("malformed CSV: {e}"))
-            })?;
-            let line = record.position().map_or(i + 1, |p| p.line() as usize);
-            if self.table.is_none() {
-                if record.iter().all(|c| c.is_empty() || c.starts_with('#')) {
-                    continue;
-                }
-                self.start(record.iter().map(str::to_string).collect(), line)?;
-                continue;
-            }
-            let mut cells = Vec::with_capacity(record.len());
-            for (c, cell) in record.iter().enumerate() {
-                let value = if cell.is_empty() {
-                    None
-                } else {
-                    match cell.parse::<f64>() {
-                        Ok(v) => Some(v),
-                        Err(_) => {
-                            self.unparsable(line, c, &format!("\"{}\"", clip(cell)))?;
-                            continue;
-                        }
-                    }
-                };
-                cells.push((c, value));
-            }
-            self.row(line, cells)?;
-        }
-        Ok(())
-    }
-
-    fn ndjson(&mut self, text: &str) -> Result<()> {
-        for (i, raw) in text.lines().enumerate() {
-            let line = i + 1;
-            if raw.trim().is_empty() {
-                continue;
-            }
-            let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(raw)
-                .map_err(|e| {
-                    self.err(line, None, format!("expected a JSON object per line: {e}"))
-                })?;
-            if self.table.is_none() {
-                let mut cols = vec!["time".to_string()];
-                cols.extend(obj.keys().filter(|k| *k != "time").cloned());
-                self.start(cols, line)?;
-            }
-            let mut cells = Vec::with_capacity(obj.len());
-            for (k, v) in &obj {
-                let c = match self.columns.iter().position(|c| c == k) {
-                    Some(c) => c,
-                    None => {
-                        self.columns.push(k.clone());
-                        let t = self.table.as_mut().expect("started");
-                        t.columns.push(k.clone());
-                        t.rows.iter_mut().for_each(|r| r.push(None));
-                        self.columns.len() - 1
-                    }
-                };
-                let value = match v {
-                    serde_json::Value::Null => None,
-                    serde_json::Value::Number(n) => n.as_f64(),
-                    // JSON has no NaN: accept the usual spellings so they can be counted.
-                    serde_json::Value::String(s)
-                        if matches!(
-                            s.to_ascii_lowercase().as_str(),
-                            "nan" | "inf" | "-inf" | "infinity" | "-infinity"
-                        ) =>
-                    {
-                        s.parse::<f64>().ok()
-                    }
-                    other => {
-                        self.unparsable(line, c, &clip(&other.to_string()))?;
-                        continue;
-                    }
-                };
-                cells.push((c, value));
-            }
-            self.row(line, cells)?;
-        }
-        Ok(())
-    }
-}
-
-/// `text` cut to 40 characters for a message.
-fn clip(text: &str) -> String {
-    match text.char_indices().nth(40) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_string(),
-    }
+/// The error for a row at `t` s (on `line` of `source`) that comes more than `max_gap` s after
+/// the `previous` row (time, line), or after 0 s where it is the first.
+pub(crate) fn gap_error(
+    source: &str,
+    line: Option<usize>,
+    t: f64,
+    previous: Option<(f64, Option<usize>)>,
+    max_gap: f64,
+) -> Error {
+    let message = match previous {
+        None => format!(
+            "the first row is at {t} s and the twin starts at 0 s: it would step {t} s without \
+             data, more than the longest gap allowed ({max_gap} s). Absolute times are \
+             recognised as Unix seconds (from {:e} s) or ISO 8601 timestamps and counted from \
+             the first row; for a longer gap raise --max-gap",
+            time::ABSOLUTE_FROM
+        ),
+        Some((before, before_line)) => format!(
+            "time jumps {} s after the previous row{}, more than the longest gap the twin \
+             steps through without data ({max_gap} s); raise --max-gap if the machine stood \
+             still that long",
+            t - before,
+            before_line.map_or(String::new(), |l| format!(" (line {l})"))
+        ),
+    };
+    Error::invalid(source, line, Some("time".into()), message)
 }
 
 /// Model inputs over time from a data table: linear interpolation between the rows where each
