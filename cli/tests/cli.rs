@@ -916,3 +916,73 @@ fn calibrate_takes_absolute_times_from_the_first_row_and_refuses_long_gaps() {
         "--max-gap: expected seconds > 0, got 0",
     );
 }
+
+/// Issue 15: one motor-current cell of 1e308 made a batch calibration report "converged" at
+/// the prior with an infinite RMSE. A reading beyond what the sensor can read is an outlier:
+/// counted by column, never given to an estimator.
+#[test]
+fn a_reading_beyond_the_sensors_range_is_counted_not_fitted() {
+    let (model, data) = flywheel_data("range");
+    let text = std::fs::read_to_string(&data).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let (t, _) = lines[500].rsplit_once(',').unwrap();
+    lines[500] = format!("{t},1e308");
+    let bad = scratch("range_data.csv");
+    std::fs::write(&bad, lines.join("\n")).unwrap();
+    let bad = bad.to_str().unwrap();
+    let report = scratch("range_report.json");
+    let o = twin(&[
+        "calibrate",
+        &model,
+        "--data",
+        bad,
+        "--max-iterations",
+        "3",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("left out 1 reading of `current` outside what the sensor reads"),
+        "{}",
+        stderr(&o)
+    );
+    let r = read_json(&report);
+    assert_eq!(r["data_quality"][bad]["out_of_range"]["current"], 1);
+    let rmse = r["residual_rmse"]["current"]["after"].as_f64().unwrap();
+    assert!(rmse.is_finite() && rmse < 1.0, "{rmse}");
+}
+
+/// Issue 15: a grid near the node limit was accepted without a word and then took gigabytes.
+/// `twin check` states the memory and work per simulated second; a job whose ensemble would
+/// not fit in this machine's memory is refused up front.
+#[test]
+fn check_states_the_cost_and_big_ensembles_are_refused_up_front() {
+    let spindle = std::fs::read_to_string(root().join("models/spindle.toml")).unwrap();
+    let big = scratch("big_grid.toml");
+    std::fs::write(
+        &big,
+        spindle.replace("nodes = [19, 7, 7]", "nodes = [300, 300, 300]"),
+    )
+    .unwrap();
+    let big = big.to_str().unwrap();
+    let o = twin(&["check", big]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("1 body, 1 joint, 1 drive, 2 loads"), "{out}");
+    assert!(out.contains("MB of thermal state per twin"), "{out}");
+    assert!(out.contains("billion grid-node updates"), "{out}");
+    assert_rejected(
+        &[
+            "calibrate",
+            big,
+            "--data",
+            "unread.csv",
+            "--method",
+            "enkf",
+            "--members",
+            "100000",
+        ],
+        "100000 twins of this model need about",
+    );
+}

@@ -320,3 +320,20 @@ fn solver_settings_that_would_never_finish_are_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn a_sensor_range_needs_its_lowest_below_its_highest() {
+    let src = GOOD.replace("rate = 100.0", "rate = 100.0\nrange = [5.0, 1.0]");
+    let e = error_of(&src);
+    assert!(
+        e.contains("sensor.angle.range: expected [lowest, highest] with lowest < highest"),
+        "{e}"
+    );
+    let model = Model::from_toml(
+        &GOOD.replace("rate = 100.0", "rate = 100.0\nrange = [-4.0, 4.0]"),
+        "arm.toml",
+    )
+    .unwrap();
+    let angle = &model.sensors[0];
+    assert!(angle.reads(3.0) && !angle.reads(4.5) && !angle.reads(f64::NAN));
+}

@@ -16,7 +16,8 @@ use machine_twin::thermal::Backend;
 use machine_twin::{Error, Model, Result};
 
 use super::{
-    BackendArg, positive_seconds, progress_bar, resolve_backend, write_json, write_json_atomic,
+    BackendArg, counted, positive_seconds, progress_bar, resolve_backend, write_json,
+    write_json_atomic,
 };
 
 /// `twin calibrate` arguments.
@@ -255,6 +256,12 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
     positive_seconds("--max-gap", args.max_gap)?;
     positive_seconds("--checkpoint-every", args.checkpoint_every)?;
     super::check_members(args.members, 2)?;
+    // Batch fits simulate the parameters' finite differences side by side.
+    let twins = match options.method {
+        Method::Batch => model.parameters.len() + 1,
+        _ => args.members,
+    };
+    super::check_memory(&model, twins)?;
     if options.method != Method::Batch {
         options.backend = resolve_backend(args.backend, &model, args.members)?;
     } else if args.backend == BackendArg::Gpu {
@@ -350,8 +357,23 @@ fn warn_about_data(model: &Model, runs: &[Run], paths: &[String]) {
         }
         for (column, n) in &q.unparsable {
             eprintln!(
-                "{}: left out {n} cells of `{column}` that are not numbers",
-                r.source
+                "{}: left out {} of `{column}` that {} not numbers",
+                r.source,
+                counted(*n, "cell", "cells"),
+                if *n == 1 { "is" } else { "are" }
+            );
+        }
+        for (column, n) in &q.out_of_range {
+            let range = model
+                .sensor_index(column)
+                .map(|s| model.sensors[s].range)
+                .unwrap_or([f64::NAN; 2]);
+            eprintln!(
+                "{}: left out {} of `{column}` outside what the sensor reads ({} to {})",
+                r.source,
+                counted(*n, "reading", "readings"),
+                range[0],
+                range[1]
             );
         }
     }

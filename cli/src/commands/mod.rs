@@ -70,6 +70,55 @@ pub(crate) fn check_members(members: usize, least: usize) -> Result<()> {
     ))
 }
 
+/// Refuses up front a job whose `twins` copies of `model`'s thermal state would not fit in the
+/// memory this machine has available (Linux: `MemAvailable`), instead of dying part-way.
+pub(crate) fn check_memory(model: &Model, twins: usize) -> Result<()> {
+    let need = model.thermal.bytes_per_twin().saturating_mul(twins);
+    let Some(available) = available_memory() else {
+        return Ok(());
+    };
+    if need <= available {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        &model.source,
+        None,
+        None,
+        format!(
+            "{} twins of this model need about {} for their thermal state; this machine has {} \
+             available (fewer --members, or a coarser grid)",
+            twins,
+            human_bytes(need),
+            human_bytes(available)
+        ),
+    ))
+}
+
+/// Memory available to a new job in bytes, where the system says (`/proc/meminfo`).
+fn available_memory() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
+}
+
+/// A byte count as a person reads it: `931 B`, `14.6 kB`, `2.15 GB` (powers of 1000).
+pub(crate) fn human_bytes(bytes: usize) -> String {
+    let x = bytes as f64;
+    match x {
+        x if x >= 1e9 => format!("{} GB", three_digits(x / 1e9)),
+        x if x >= 1e6 => format!("{} MB", three_digits(x / 1e6)),
+        x if x >= 1e3 => format!("{} kB", three_digits(x / 1e3)),
+        _ => format!("{bytes} B"),
+    }
+}
+
+/// `x` (1 ≤ x < 1000 after scaling) to three significant digits: `2.15`, `14.6`, `931`.
+pub(crate) fn three_digits(x: f64) -> String {
+    let decimals = (2 - x.abs().log10().floor() as i32).clamp(0, 2) as usize;
+    format!("{x:.decimals$}")
+}
+
 /// Writes `value` as pretty JSON to `path`.
 pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     let label = path.display().to_string();
@@ -89,6 +138,11 @@ pub(crate) fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> R
     w.flush().map_err(|e| Error::io(&label, e))?;
     drop(w);
     std::fs::rename(&tmp, path).map_err(|e| Error::io(&label, e))
+}
+
+/// `n` and the noun in the number it takes: `1 body`, `3 bodies`.
+pub(crate) fn counted(n: usize, singular: &str, plural: &str) -> String {
+    format!("{n} {}", if n == 1 { singular } else { plural })
 }
 
 /// Checks that the value of `flag` is a finite number of seconds above zero.

@@ -218,6 +218,7 @@ fn members(args: &PredictArgs, model: &Arc<Model>) -> Result<Members> {
 pub fn predict(args: &PredictArgs) -> Result<ExitCode> {
     let model = Model::from_file(&args.model)?;
     super::check_members(args.members, 1)?;
+    super::check_memory(&model, args.members)?;
     let table = DataTable::read(&args.inputs, Policy::Strict)?;
     let schedule = InputSeries::from_table(&model, &table);
     let horizon = args

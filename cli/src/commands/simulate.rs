@@ -65,6 +65,7 @@ fn parse_set(s: &str) -> Result<(String, f64)> {
 /// Runs `twin simulate`.
 pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
     let model = Model::from_file(&args.model)?;
+    super::check_memory(&model, 1)?;
     let inputs = match &args.inputs {
         Some(path) => {
             let table = DataTable::read(path, Policy::Strict)?;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::report::filter_report;
+use super::run::readable;
 use super::{
     Assimilation, CalibrateOptions, CalibrationReport, Checkpoint, FnSink, Intake, Method, Run,
     TraceRecord,
@@ -190,7 +191,7 @@ pub fn follow(
                     .time_origin
                     .clone_from(&table.quality.time_origin);
                 for (r, (t, row)) in table.times.iter().zip(table.rows).enumerate() {
-                    let (inputs, z) = layout.split(&row);
+                    let (inputs, z) = layout.split(model, &row);
                     match assimilation.push(*t, &inputs, Some(&z), &mut sink)? {
                         Intake::Accepted => {
                             all.times.push(*t);
@@ -254,10 +255,18 @@ impl Layout {
         }
     }
 
-    /// A table row's model inputs and measurements.
-    fn split(&self, row: &[Option<f64>]) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
-        let pick = |cols: &[Option<usize>]| cols.iter().map(|c| c.and_then(|c| row[c])).collect();
-        (pick(&self.inputs), pick(&self.sensors))
+    /// A table row's model inputs and measurements (those its sensor can read: the others
+    /// are counted when the report reads the accepted rows again).
+    fn split(&self, model: &Model, row: &[Option<f64>]) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
+        let pick = |c: &Option<usize>| c.and_then(|c| row[c]);
+        let inputs = self.inputs.iter().map(pick).collect();
+        let z = self
+            .sensors
+            .iter()
+            .zip(&model.sensors)
+            .map(|(c, sensor)| readable(sensor, pick(c)))
+            .collect();
+        (inputs, z)
     }
 }
 

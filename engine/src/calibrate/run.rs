@@ -7,6 +7,11 @@ use crate::data::{DataQuality, DataTable, InputSeries, Policy};
 use crate::error::{Error, Result};
 use crate::model::Model;
 
+/// `value` where `sensor` can read it, else `None` (an outlier: counted by the caller).
+pub(crate) fn readable(sensor: &crate::model::Sensor, value: Option<f64>) -> Option<f64> {
+    value.filter(|&v| sensor.reads(v))
+}
+
 /// One recorded run of the machine.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -75,8 +80,20 @@ impl Run {
         let input_columns: Vec<Option<usize>> =
             model.inputs.iter().map(|i| table.column(&i.name)).collect();
         let (mut times, mut z, mut rows) = (Vec::new(), Vec::new(), Vec::new());
+        let mut quality = table.quality.clone();
         for (t, row) in table.times.iter().zip(&table.rows) {
-            let values: Vec<Option<f64>> = columns.iter().map(|c| c.and_then(|c| row[c])).collect();
+            let values: Vec<Option<f64>> = columns
+                .iter()
+                .zip(&model.sensors)
+                .map(|(c, sensor)| {
+                    let v = c.and_then(|c| row[c]);
+                    let reading = readable(sensor, v);
+                    if reading.is_none() && v.is_some() {
+                        *quality.out_of_range.entry(sensor.name.clone()).or_insert(0) += 1;
+                    }
+                    reading
+                })
+                .collect();
             let measured = values.iter().any(Option::is_some).then(|| {
                 times.push(*t);
                 z.push(values);
@@ -96,7 +113,7 @@ impl Run {
             inputs: InputSeries::from_table(model, table),
             times,
             z,
-            quality: table.quality.clone(),
+            quality,
             rows,
         })
     }

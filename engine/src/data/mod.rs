@@ -52,6 +52,9 @@ pub struct DataQuality {
     /// measured), by column.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub unparsable: std::collections::BTreeMap<String, usize>,
+    /// Readings outside what their sensor can read (its `range`; left out), by column.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub out_of_range: std::collections::BTreeMap<String, usize>,
     /// The first row's absolute time (ISO 8601, UTC) where the file stamps rows with absolute
     /// times: its times were taken as offsets from it (see [`time`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]

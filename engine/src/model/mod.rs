@@ -344,6 +344,15 @@ pub struct Sensor {
     pub noise_std: f64,
     /// Bias added to every reading, in the sensor's unit.
     pub bias: f64,
+    /// What it can read, `[lowest, highest]` in its unit: readings outside are outliers.
+    pub range: [f64; 2],
+}
+
+impl Sensor {
+    /// Whether `value` (in the sensor's unit) is a reading the sensor can give.
+    pub fn reads(&self, value: f64) -> bool {
+        (self.range[0]..=self.range[1]).contains(&value)
+    }
 }
 
 impl Model {

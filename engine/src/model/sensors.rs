@@ -33,8 +33,11 @@ pub(super) fn compile_sensors(
     for (name, s) in &spec.sensor {
         sensors.push(compile_sensor(cx, name, s, parts, thermal, dt_mech)?);
     }
-    for (i, s) in sensors.iter().enumerate() {
-        if input_names.contains(&s.name) || sensors[..i].iter().any(|o| o.name == s.name) {
+    // Sensor names are table keys, so unique among themselves; against the inputs, a set keeps
+    // the check linear in the number of sensors.
+    let inputs: std::collections::HashSet<&str> = input_names.iter().map(String::as_str).collect();
+    for s in &sensors {
+        if inputs.contains(s.name.as_str()) {
             return Err(cx.err(
                 &["sensor", &s.name],
                 "a sensor may not share its name with a model input",
@@ -162,7 +165,22 @@ fn compile_sensor(
             ),
         ));
     }
+    let range = match s.range {
+        Some([lo, hi]) => {
+            let lo = cx.finite(&p("range"), lo)?;
+            if cx.finite(&p("range"), hi)? <= lo {
+                return Err(cx.err(
+                    &p("range"),
+                    format!("expected [lowest, highest] with lowest < highest, got [{lo}, {hi}]"),
+                ));
+            }
+            [lo, hi]
+        }
+        None if unit == "°C" => [-273.15, 1e4],
+        None => [-1e9, 1e9],
+    };
     Ok(Sensor {
+        range,
         name: name.to_string(),
         kind,
         unit,

@@ -337,6 +337,10 @@ pub struct SensorSpec {
     /// Constant bias, in the sensor's unit (default 0).
     #[serde(default)]
     pub bias: f64,
+    /// What the sensor can read, `[lowest, highest]` in its unit (default ±1e9; temperatures
+    /// −273.15 to 10000 °C). A reading outside is counted as out of range
+    /// (`data_quality.out_of_range`) and never reaches an estimator.
+    pub range: Option<[f64; 2]>,
 }
 
 /// `[[parameter]]`: a calibratable parameter.

@@ -49,6 +49,18 @@ impl Thermal {
         self.nodes.is_empty() && self.grids.is_empty()
     }
 
+    /// Bytes of one twin's thermal state: its grids' temperature fields and scratch (two `f32`
+    /// per node), their copy of the grid description (material per node, boundary per face
+    /// node) and the lumped nodes.
+    pub fn bytes_per_twin(&self) -> usize {
+        let grids: usize = self
+            .grids
+            .iter()
+            .map(|g| 8 * g.cells() + g.material_of.len() + 4 * g.face_bc.len())
+            .sum();
+        grids + 8 * self.nodes.len()
+    }
+
     /// Node updates per thermal step over all grids, for `members` members, at the grids'
     /// sub-step counts with no convection (a lower bound used to choose a backend).
     pub fn node_updates(&self, members: usize) -> usize {
