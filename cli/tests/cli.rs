@@ -360,7 +360,7 @@ fn killed_calibration_resumes_to_the_same_result() {
     assert!(!part.exists(), "the job was killed before it finished");
     let checkpoint: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&cp).unwrap()).unwrap();
-    assert_eq!(checkpoint["method"], "enkf");
+    assert_eq!(checkpoint["checkpoint"]["method"], "enkf");
 
     let resumed = scratch("resume_resumed.json");
     let o = twin(
@@ -479,7 +479,7 @@ fn calibrate_follow_resumes_from_its_checkpoint() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let checkpoint = read_json(&cp);
-    let position = checkpoint["position"][1].as_u64().unwrap();
+    let position = checkpoint["checkpoint"]["position"][1].as_u64().unwrap();
     assert!(position > 0, "a checkpoint inside the stream");
     let o = twin(
         &[

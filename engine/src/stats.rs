@@ -336,3 +336,16 @@ mod normal_quantile_tests {
         assert!((normal_quantile(0.001) + 3.090232306167813).abs() < 1e-8);
     }
 }
+
+/// Whether a generator read back from a file can run: a PCG's increment is odd (an even one,
+/// such as an all-zero state, gives a degenerate stream that can stall a sampler).
+pub(crate) fn generator_is_valid(rng: &Pcg64) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Parts {
+        increment: u128,
+    }
+    serde_json::to_string(rng)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Parts>(&text).ok())
+        .is_some_and(|p| p.increment % 2 == 1)
+}

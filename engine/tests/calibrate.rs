@@ -397,3 +397,82 @@ fn a_checkpoint_without_members_is_refused() {
         .expect("refused");
     assert!(e.to_string().contains("3 log weights for 8 members"), "{e}");
 }
+
+/// Fuzzing reproducers (issue 15): 2 of 25 random byte flips in a checkpoint changed a result
+/// silently; a zero generator state hung; negative prior stds were accepted. A checkpoint file
+/// carries a checksum and its contents are checked before a calibration resumes from it.
+#[test]
+fn checkpoint_files_are_checksummed_and_their_contents_checked() {
+    use machine_twin::calibrate::{Checkpoint, Estimator, ParticleFilter, draw_prior};
+    let model = Model::from_toml(MODEL, "<flywheel>").unwrap();
+    let prior: Vec<(f64, f64)> = model.parameters.iter().map(|p| (p.mean, p.std)).collect();
+    let pf = ParticleFilter::new(&model, &draw_prior(&model, &prior, 4, 1), 1).unwrap();
+    let checkpoint = Checkpoint {
+        model: model.name.clone(),
+        method: "pf".into(),
+        runs: vec!["run.csv".into()],
+        seed: 1,
+        prior: prior.clone(),
+        position: (0, 10),
+        filter: Some(pf.checkpoint()),
+        batch: None,
+        units: Vec::new(),
+        joint: None,
+    };
+    let text = checkpoint.to_json().unwrap();
+    let back = Checkpoint::from_json(&text, "cp.json").unwrap();
+    assert_eq!(
+        back.to_json().unwrap(),
+        text,
+        "a checkpoint reads back exactly"
+    );
+    // One digit changed anywhere in the body is caught.
+    let at = text.find("\"position\":[0,10]").unwrap() + "\"position\":[0,1".len();
+    let mut flipped = text.clone();
+    flipped.replace_range(at..at + 1, "1");
+    let e = Checkpoint::from_json(&flipped, "cp.json")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cp.json: the checkpoint is corrupted"), "{e}");
+    // Contents that pass the checksum (written so) but cannot be resumed.
+    let rewritten = |from: &str, to: &str| {
+        // (The generators' 128-bit states are beyond `serde_json::Value`: cut the text.)
+        let start = text.find("\"checkpoint\":").unwrap() + "\"checkpoint\":".len();
+        let body = text[start..text.trim_end().len() - 1].replacen(from, to, 1);
+        let cp: Checkpoint = serde_json::from_str(&body).unwrap();
+        Checkpoint::from_json(&cp.to_json().unwrap(), "cp.json")
+            .err()
+            .map(|e| e.to_string())
+    };
+    let std = format!("{}]", prior[0].1);
+    let e = rewritten(&std, "-2.0]").expect("negative prior std refused");
+    assert!(e.contains("prior entry 0") && e.contains("std > 0"), "{e}");
+    let e =
+        rewritten("\"increment\":", "\"increment\":0,\"was\":").expect("zero generator refused");
+    assert!(e.contains("cannot run"), "{e}");
+    // Resumed with another ensemble size, or on data shorter than its position.
+    use machine_twin::calibrate::{Assimilation, CalibrateOptions, FnSink, Method};
+    let options = |members| CalibrateOptions {
+        method: Method::ParticleFilter,
+        members,
+        seed: 1,
+        resume: Some(checkpoint.clone()),
+        ..Default::default()
+    };
+    let e = Assimilation::new(&model, &options(16), &checkpoint.runs, &prior)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.contains("holds 4 member states; this run has 16 members"),
+        "{e}"
+    );
+    let mut a = Assimilation::new(&model, &options(4), &checkpoint.runs, &prior).unwrap();
+    a.start_run().unwrap();
+    let mut sink = FnSink(|_: &_| Ok(()), |_: &_| Ok(()));
+    let e = a.finish_run(&mut sink).unwrap_err().to_string();
+    assert!(
+        e.contains("10 measurement rows past the end of run 0"),
+        "{e}"
+    );
+}

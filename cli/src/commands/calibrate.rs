@@ -16,8 +16,7 @@ use machine_twin::thermal::Backend;
 use machine_twin::{Error, Model, Result};
 
 use super::{
-    BackendArg, counted, positive_seconds, progress_bar, resolve_backend, write_json,
-    write_json_atomic,
+    BackendArg, counted, positive_seconds, progress_bar, resolve_backend, write_atomic, write_json,
 };
 
 /// `twin calibrate` arguments.
@@ -157,7 +156,7 @@ fn calibrate_follow(
                 .map_err(|e| Error::io("--trace", e))
         },
         |cp| match &args.checkpoint {
-            Some(path) => write_json_atomic(path, cp),
+            Some(path) => write_atomic(path, cp.to_json()?.as_bytes()),
             None => Ok(()),
         },
     )?;
@@ -183,14 +182,7 @@ fn calibrate_follow(
 fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
     let label = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(&label, e))?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::invalid(
-            &label,
-            Some(e.line()),
-            None,
-            format!("not a calibration checkpoint: {e}"),
-        )
-    })
+    Checkpoint::from_json(&text, &label)
 }
 
 /// `--method` values.
@@ -312,7 +304,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
         },
         |f| bar.set_position((f * 1000.0) as u64),
         |cp| match &args.checkpoint {
-            Some(path) => write_json_atomic(path, cp),
+            Some(path) => write_atomic(path, cp.to_json()?.as_bytes()),
             None => Ok(()),
         },
     )?;

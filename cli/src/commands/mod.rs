@@ -127,16 +127,16 @@ pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(
     std::fs::write(path, text + "\n").map_err(|e| Error::io(label, e))
 }
 
-/// Writes `value` as JSON to `path` through a temporary file and a rename, so a reader (or a
-/// resumed job) never sees half a file.
-pub(crate) fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+/// Writes `bytes` to `path` through a temporary file that is synced before a rename replaces
+/// `path`: a reader, or a restart after a crash, sees the old file or the new one, whole.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let label = path.display().to_string();
     let tmp = path.with_extension("tmp");
-    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&label, e))?;
-    let mut w = std::io::BufWriter::new(file);
-    serde_json::to_writer(&mut w, value).map_err(|e| Error::output(&label, e))?;
-    w.flush().map_err(|e| Error::io(&label, e))?;
-    drop(w);
+    let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io(&label, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io(&label, e))?;
+    drop(file);
     std::fs::rename(&tmp, path).map_err(|e| Error::io(&label, e))
 }
 

@@ -101,17 +101,12 @@ fn read_start(path: &std::path::Path, model: &Model) -> Result<Start> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(&label, e))?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::invalid(&label, Some(e.line()), None, format!("not JSON: {e}")))?;
-    if value.get("position").is_none() {
+    if value.get("checkpoint").is_none() {
         return State::from_json(&text)
             .map(|s| Start::Twin(Box::new(s)))
             .map_err(|e| Error::State(format!("{label}: {e}")));
     }
-    // (From the text: the generator's state is a 128-bit integer, beyond `Value`.)
-    let checkpoint: Checkpoint = serde_json::from_str(&text).map_err(|e| {
-        Error::State(format!(
-            "{label}: not a twin state nor a calibration checkpoint: {e}"
-        ))
-    })?;
+    let checkpoint = Checkpoint::from_json(&text, &label)?;
     if checkpoint.model != model.name {
         return Err(Error::State(format!(
             "{label}: a checkpoint of model `{}`, not `{}`",

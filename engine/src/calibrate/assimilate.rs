@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use super::{CalibrateOptions, Checkpoint, Estimator, TraceRecord, open_filter};
 use crate::data::InputSeries;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::stats::weighted_mean_std;
 
@@ -179,6 +179,12 @@ impl Assimilation {
 
     /// Assimilates the rows still waiting for rows after them: the run's data end here.
     pub fn finish_run(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        if self.skip > 0 {
+            return Err(Error::State(format!(
+                "the checkpoint resumed from is {} measurement rows past the end of run {} of the data: it is not a checkpoint of these data",
+                self.skip, self.run
+            )));
+        }
         self.assimilate(true, sink)
     }
 

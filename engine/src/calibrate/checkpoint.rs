@@ -48,7 +48,68 @@ impl std::fmt::Debug for Checkpoint {
     }
 }
 
+/// A checkpoint as a file holds it: the checkpoint's JSON text and its CRC-32, so that a
+/// corrupted file is refused instead of resumed.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    crc32: String,
+    #[serde(borrow)]
+    checkpoint: &'a serde_json::value::RawValue,
+}
+
 impl Checkpoint {
+    /// The checkpoint as file text: `{"crc32": "…", "checkpoint": {…}}`.
+    pub fn to_json(&self) -> Result<String> {
+        let body = serde_json::to_string(self)
+            .map_err(|e| Error::State(format!("the checkpoint cannot be written: {e}")))?;
+        let crc = crc32fast::hash(body.as_bytes());
+        Ok(format!(
+            "{{\"crc32\":\"{crc:08x}\",\"checkpoint\":{body}}}\n"
+        ))
+    }
+
+    /// Reads file text written by [`Checkpoint::to_json`] (`label` names it in errors): the
+    /// checksum must match, and the contents must be consistent (see [`Checkpoint::validate`]).
+    pub fn from_json(text: &str, label: &str) -> Result<Self> {
+        let bad = |message: String| Error::State(format!("{label}: {message}"));
+        let envelope: Envelope = serde_json::from_str(text).map_err(|e| {
+            bad(format!(
+                "not a calibration checkpoint (expected {{\"crc32\": ..., \"checkpoint\": ...}}): {e}"
+            ))
+        })?;
+        let body = envelope.checkpoint.get();
+        let crc = format!("{:08x}", crc32fast::hash(body.as_bytes()));
+        if crc != envelope.crc32 {
+            return Err(bad(format!(
+                "the checkpoint is corrupted: its checksum is {crc}, the file says {}",
+                envelope.crc32
+            )));
+        }
+        let checkpoint: Checkpoint = serde_json::from_str(body)
+            .map_err(|e| bad(format!("not a calibration checkpoint: {e}")))?;
+        checkpoint.validate().map_err(|e| bad(e.to_string()))?;
+        Ok(checkpoint)
+    }
+
+    /// Checks what a resumed calibration relies on: a finite prior with positive standard
+    /// deviations, and a filter state that [`FilterCheckpoint::check_contents`] accepts.
+    pub fn validate(&self) -> Result<()> {
+        if let Some((i, (m, s))) = self
+            .prior
+            .iter()
+            .enumerate()
+            .find(|(_, (m, s))| !m.is_finite() || !s.is_finite() || *s <= 0.0)
+        {
+            return Err(Error::State(format!(
+                "prior entry {i} is mean {m} ± {s}: expected finite numbers, std > 0"
+            )));
+        }
+        if let Some(f) = &self.filter {
+            f.check_contents()?;
+        }
+        Ok(())
+    }
+
     /// A checkpoint of a calibration of `model` with `options` on the data `sources` under
     /// `prior`, to continue at `position` with the filter's or the batch's state.
     pub(crate) fn new(

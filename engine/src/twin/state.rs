@@ -110,7 +110,35 @@ impl State {
 
     /// Reads a state serialized by [`State::to_json`].
     pub fn from_json(s: &str) -> Result<Self> {
-        serde_json::from_str(s).map_err(|e| Error::State(format!("not a valid twin state: {e}")))
+        let state: Self = serde_json::from_str(s)
+            .map_err(|e| Error::State(format!("not a valid twin state: {e}")))?;
+        state.check_contents()?;
+        Ok(state)
+    }
+
+    /// Checks what stepping the state relies on: a finite time ≥ 0, positive finite masses,
+    /// finite friction ≥ 0 and a generator that can run.
+    pub fn check_contents(&self) -> Result<()> {
+        let bad = |what: String| Err(Error::State(format!("not a valid twin state: {what}")));
+        if !(self.time.is_finite() && self.time >= 0.0) {
+            return bad(format!("time {} s; expected a finite time ≥ 0", self.time));
+        }
+        let t = &self.tunables;
+        if let Some(m) = t.mass.iter().find(|m| !(m.is_finite() && **m > 0.0)) {
+            return bad(format!("a body mass of {m} kg; expected a finite mass > 0"));
+        }
+        if let Some(f) = t
+            .coulomb
+            .iter()
+            .chain(&t.viscous)
+            .find(|f| !(f.is_finite() && **f >= 0.0))
+        {
+            return bad(format!("a friction of {f}; expected a finite number ≥ 0"));
+        }
+        if !crate::stats::generator_is_valid(&self.rng) {
+            return bad("its noise generator's state cannot run (an even PCG increment)".into());
+        }
+        Ok(())
     }
 }
 

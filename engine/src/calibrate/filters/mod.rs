@@ -62,6 +62,31 @@ pub struct FilterCheckpoint {
 }
 
 impl FilterCheckpoint {
+    /// Checks the contents of the filter's state as read from a file: each member's twin state
+    /// ([`crate::twin::State::check_contents`]), finite log weights, a generator that can run.
+    pub fn check_contents(&self) -> Result<()> {
+        for (i, state) in self.states.iter().enumerate() {
+            state
+                .check_contents()
+                .map_err(|e| Error::State(format!("member {i}: {e}")))?;
+        }
+        if self
+            .log_weights
+            .iter()
+            .any(|w| w.is_nan() || *w == f64::INFINITY)
+        {
+            return Err(Error::State(
+                "the filter's log weights hold NaN or +inf".into(),
+            ));
+        }
+        if !crate::stats::generator_is_valid(&self.rng) {
+            return Err(Error::State(
+                "the filter's generator state cannot run (an even PCG increment)".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks what a resumed filter relies on: at least two member states and, for a filter
     /// that weighs its members (`weighted`), one log weight per member (none for the others).
     pub(super) fn check(&self, weighted: bool) -> Result<()> {
@@ -147,6 +172,16 @@ pub(crate) fn open_filter(
         .resume
         .as_ref()
         .and_then(|c| c.filter.as_ref().map(|f| (f, c.position)));
+    if let Some((f, _)) = resumed {
+        f.check_contents()?;
+        let held = f.states.len();
+        let members = options.members.max(2);
+        if options.method != Method::Ukf && held != members {
+            return Err(Error::State(format!(
+                "the checkpoint's filter holds {held} member states; this run has {members} members (resume with --members {held})"
+            )));
+        }
+    }
     let seed = options.seed;
     let thetas = || match &options.prior_units {
         Some(units) => draw_fleet_prior(model, prior, units, options.members.max(2), seed),
