@@ -986,3 +986,13 @@ fn check_states_the_cost_and_big_ensembles_are_refused_up_front() {
         "100000 twins of this model need about",
     );
 }
+
+/// Issue 15: `--duration 1e12` ran on, writing 2.7 MB/s. A run of more steps than one job
+/// takes is refused up front, with the figures.
+#[test]
+fn an_endless_duration_is_refused_up_front() {
+    assert_rejected(
+        &["simulate", "models/pendulum.toml", "--duration", "1e12"],
+        "a simulation of 1000000000000 s is 1.000e15 mechanical steps",
+    );
+}

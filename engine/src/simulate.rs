@@ -7,15 +7,20 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::data::InputSeries;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::thermal::Backend;
 use crate::twin::{Rules, Twin};
 
+/// The most mechanical steps one simulation takes (about a day of stepping at a million steps
+/// a second): a longer duration is refused up front rather than left to run on for days.
+pub const MAX_STEPS: f64 = 1e11;
+
 /// What to simulate.
 #[derive(Debug, Clone, Default)]
 pub struct SimulateOptions {
-    /// Simulated duration in s (default: to the end of the inputs, else 10 s).
+    /// Simulated duration in s (default: to the end of the inputs, else 10 s); at most
+    /// [`MAX_STEPS`] mechanical steps.
     pub duration: Option<f64>,
     /// Model inputs over time.
     pub inputs: Option<InputSeries>,
@@ -155,6 +160,14 @@ pub fn simulate(
         .or_else(|| options.inputs.as_ref().and_then(InputSeries::end_time))
         .unwrap_or(10.0);
     let dt = model.dt_mech;
+    if !(duration.is_finite() && duration > 0.0 && duration / dt <= MAX_STEPS) {
+        return Err(Error::Usage(format!(
+            "a simulation of {duration} s is {:.3e} mechanical steps of {dt} s; expected a \
+             duration > 0 of at most {MAX_STEPS:e} steps ({:.3e} s) in one run",
+            duration / dt,
+            MAX_STEPS * dt
+        )));
+    }
     let steps = (duration / dt).round() as u64;
     let ni = model.inputs.len();
     let mut values = vec![None; ni + model.sensors.len()];
