@@ -337,3 +337,32 @@ fn a_sensor_range_needs_its_lowest_below_its_highest() {
     let angle = &model.sensors[0];
     assert!(angle.reads(3.0) && !angle.reads(4.5) && !angle.reads(f64::NAN));
 }
+
+/// Found by the fuzz harness (issue 15): a ball-screw lead of 1e-300 m or a rotor inertia of
+/// 1e308 kg·m² compiled and then panicked in the first mechanical step. Both have the range a
+/// machine's drive has, and the message shows the value short.
+#[test]
+fn drive_lead_and_rotor_inertia_have_physical_ranges() {
+    let feed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/feed_axis.toml"
+    ))
+    .unwrap();
+    let e = Model::from_toml(&feed.replace("lead = 0.016", "lead = 1e-300"), "feed.toml")
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        e.contains("drive.servo.lead: expected a number from 1e-6 to 10 m, got 1e-300"),
+        "{e}"
+    );
+    let e = Model::from_toml(
+        &feed.replacen("rotor_inertia = ", "rotor_inertia = 1e308 #", 1),
+        "feed.toml",
+    )
+    .expect_err("refused")
+    .to_string();
+    assert!(
+        e.contains("rotor_inertia: expected a number from 0 to 100000 kg·m², got 1e308"),
+        "{e}"
+    );
+}

@@ -42,7 +42,7 @@ impl Ctx<'_> {
         if v.is_finite() {
             Ok(v)
         } else {
-            Err(self.err(path, format!("expected a finite number, got {v}")))
+            Err(self.err(path, format!("expected a finite number, got {}", show(v))))
         }
     }
 
@@ -50,7 +50,7 @@ impl Ctx<'_> {
         if v.is_finite() && v > 0.0 {
             Ok(v)
         } else {
-            Err(self.err(path, format!("expected a number > 0, got {v}")))
+            Err(self.err(path, format!("expected a number > 0, got {}", show(v))))
         }
     }
 
@@ -58,7 +58,7 @@ impl Ctx<'_> {
         if v.is_finite() && v >= 0.0 {
             Ok(v)
         } else {
-            Err(self.err(path, format!("expected a number ≥ 0, got {v}")))
+            Err(self.err(path, format!("expected a number ≥ 0, got {}", show(v))))
         }
     }
 
@@ -91,7 +91,30 @@ impl Ctx<'_> {
         } else {
             Err(self.err(
                 path,
-                format!("expected a number within ±{limit:e} {unit} (the range a machine's rigid-body solver steps), got {v}"),
+                format!("expected a number within ±{limit:e} {unit} (the range a machine's rigid-body solver steps), got {}", show(v)),
+            ))
+        }
+    }
+
+    /// A finite number in `[lowest, highest]` (in `unit`), the range a machine's part has.
+    pub(super) fn between(
+        &self,
+        path: &[&str],
+        v: f64,
+        [lowest, highest]: [f64; 2],
+        unit: &str,
+    ) -> Result<f64> {
+        if v.is_finite() && (lowest..=highest).contains(&v) {
+            Ok(v)
+        } else {
+            Err(self.err(
+                path,
+                format!(
+                    "expected a number from {} to {} {unit}, got {}",
+                    show(lowest),
+                    show(highest),
+                    show(v)
+                ),
             ))
         }
     }
@@ -163,5 +186,16 @@ pub(super) fn compile_source(
             path,
             "expected exactly one of `value`, `input` or `schedule`",
         )),
+    }
+}
+
+/// `v` as a message shows it: plainly where that is short (`0.016`, `300`), else in scientific
+/// notation (`1e308`, `1e-300`), never as hundreds of digits.
+pub(crate) fn show(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 || !v.is_finite() || (1e-4..1e6).contains(&a) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
     }
 }

@@ -189,7 +189,8 @@ fn compile_drive(
             return Err(cx.err(&p("lead"), "a lead applies to a prismatic joint only"));
         }
         (JointKind::Prismatic, Some(lead)) => {
-            std::f64::consts::TAU / cx.positive(&p("lead"), lead)?
+            // From a micrometre per turn (a fine lead screw) to a few metres (a belt or rack).
+            std::f64::consts::TAU / cx.between(&p("lead"), lead, [1e-6, 10.0], "m")?
         }
         (JointKind::Prismatic, None) => 1.0,
     };
@@ -212,7 +213,8 @@ fn compile_drive(
             .transpose()?
             .unwrap_or(1.0),
         ratio,
-        rotor_inertia: cx.non_negative(&p("rotor_inertia"), d.rotor_inertia)?,
+        // Up to the rotor of a multi-megawatt motor.
+        rotor_inertia: cx.between(&p("rotor_inertia"), d.rotor_inertia, [0.0, 1e5], "kg·m²")?,
         resistance: cx.non_negative(&p("resistance"), d.resistance)?,
     })
 }

@@ -84,9 +84,20 @@ impl State {
     /// Whether this state belongs to `model` (its parts have the model's sizes).
     pub(super) fn fits(&self, model: &Model) -> bool {
         let m = model;
-        self.world.handles.len() == m.bodies.len()
-            && self.joint_position.len() == m.joints.len()
-            && self.drive_torque.len() == m.drives.len()
+        let (nb, nj, nd) = (m.bodies.len(), m.joints.len(), m.drives.len());
+        let t = &self.tunables;
+        self.world.is_whole(nb)
+            && self.joint_position.len() == nj
+            && self.joint_velocity.len() == nj
+            && self.reaction_force.len() == nj
+            && self.reaction_torque.len() == nj
+            && self.acceleration.len() == nb
+            && self.drive_torque.len() == nd
+            && self.drive_integral.len() == nd
+            && t.coulomb.len() == nj
+            && t.viscous.len() == nj
+            && t.mass.len() == nb
+            && t.drive.len() == nd
             && (self.inputs.is_empty() || self.inputs.len() == m.inputs.len())
             && self.tunables.bias.len() == m.sensors.len()
             && self.tunables.load_scale.len() == m.loads.len()

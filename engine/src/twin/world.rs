@@ -165,6 +165,16 @@ impl RigidWorld {
         }
     }
 
+    /// Whether the world read back from a file is whole for `bodies` model bodies: a handle per
+    /// body naming a body held, and joints that join bodies held.
+    pub fn is_whole(&self, bodies: usize) -> bool {
+        self.handles.len() == bodies
+            && self.handles.iter().all(|h| self.bodies.get(*h).is_some())
+            && self.impulse_joints.iter().all(|(_, j)| {
+                self.bodies.get(j.body1()).is_some() && self.bodies.get(j.body2()).is_some()
+            })
+    }
+
     /// Updates rapier's mass properties of body `b` after its mass changed.
     pub fn set_mass(&mut self, model: &Model, tunables: &Tunables, b: usize) {
         let props = mass_properties(model, tunables, b);
