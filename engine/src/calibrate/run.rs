@@ -169,20 +169,18 @@ impl Run {
     /// the twin would step through it without data (see [`DataTable::check_max_gap`], which
     /// names the line where the run was read from a file).
     pub fn check_max_gap(&self, max_gap: f64) -> Result<()> {
-        let mut previous = None;
-        for row in &self.rows {
-            if row.time - previous.map_or(0.0, |p: (f64, Option<usize>)| p.0) > max_gap {
-                return Err(crate::data::gap_error(
-                    &self.source,
-                    None,
-                    row.time,
-                    previous,
-                    max_gap,
-                ));
-            }
-            previous = Some((row.time, None));
-        }
-        Ok(())
+        let times = self.rows.iter().map(|r| r.time);
+        let Some(r) = crate::data::first_gap(times, max_gap) else {
+            return Ok(());
+        };
+        let previous = r.checked_sub(1).map(|p| (self.rows[p].time, None));
+        Err(crate::data::gap_error(
+            &self.source,
+            None,
+            self.rows[r].time,
+            previous,
+            max_gap,
+        ))
     }
 
     /// Time of the last measurement in s.

@@ -140,15 +140,18 @@ impl DataTable {
     /// whose time jumps ahead and comes back is already left out as out of order; this is a
     /// jump the rows after it keep.
     pub fn check_max_gap(&self, max_gap: f64) -> Result<()> {
-        let mut previous: Option<(f64, Option<usize>)> = None;
-        for (r, &t) in self.times.iter().enumerate() {
-            let line = self.lines.get(r).copied();
-            if t - previous.map_or(0.0, |p| p.0) > max_gap {
-                return Err(gap_error(&self.source, line, t, previous, max_gap));
-            }
-            previous = Some((t, line));
-        }
-        Ok(())
+        let Some(r) = first_gap(self.times.iter().copied(), max_gap) else {
+            return Ok(());
+        };
+        let line = |r: usize| self.lines.get(r).copied();
+        let previous = r.checked_sub(1).map(|p| (self.times[p], line(p)));
+        Err(gap_error(
+            &self.source,
+            line(r),
+            self.times[r],
+            previous,
+            max_gap,
+        ))
     }
 
     /// Index of column `name`.
@@ -200,6 +203,17 @@ impl DataTable {
         }
         Ok(())
     }
+}
+
+/// The index of the first of `times` (increasing, s) more than `max_gap` s after the one
+/// before it (after 0 s for the first).
+pub(crate) fn first_gap(times: impl IntoIterator<Item = f64>, max_gap: f64) -> Option<usize> {
+    let mut before = 0.0;
+    times.into_iter().position(|t| {
+        let gap = t - before > max_gap;
+        before = t;
+        gap
+    })
 }
 
 /// The error for a row at `t` s (on `line` of `source`) that comes more than `max_gap` s after

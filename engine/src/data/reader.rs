@@ -268,10 +268,16 @@ impl<'a> Builder<'a> {
                     {
                         s.parse::<f64>().ok()
                     }
-                    serde_json::Value::String(s) if k == "time" && parse_timestamp(s).is_some() => {
-                        stamped = true;
-                        parse_timestamp(s)
-                    }
+                    serde_json::Value::String(s) if k == "time" => match parse_timestamp(s) {
+                        Some(t) => {
+                            stamped = true;
+                            Some(t)
+                        }
+                        None => {
+                            self.unparsable(line, c, &clip(&v.to_string()))?;
+                            continue;
+                        }
+                    },
                     other => {
                         self.unparsable(line, c, &clip(&other.to_string()))?;
                         continue;

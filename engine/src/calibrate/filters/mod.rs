@@ -63,7 +63,8 @@ pub struct FilterCheckpoint {
 
 impl FilterCheckpoint {
     /// Checks the contents of the filter's state as read from a file: each member's twin state
-    /// ([`crate::twin::State::check_contents`]), finite log weights, a generator that can run.
+    /// ([`crate::twin::State::check_contents`]), log weights neither NaN nor +inf, a generator
+    /// that can run.
     pub fn check_contents(&self) -> Result<()> {
         for (i, state) in self.states.iter().enumerate() {
             state
@@ -88,7 +89,8 @@ impl FilterCheckpoint {
     }
 
     /// Checks what a resumed filter relies on: at least two member states and, for a filter
-    /// that weighs its members (`weighted`), one log weight per member (none for the others).
+    /// that weighs its members (`weighted`), one log weight per member (none for the others),
+    /// and contents that [`FilterCheckpoint::check_contents`] accepts.
     pub(super) fn check(&self, weighted: bool) -> Result<()> {
         let n = self.states.len();
         if n < 2 {
@@ -97,13 +99,13 @@ impl FilterCheckpoint {
             )));
         }
         let count_ok = self.log_weights.len() == n || (!weighted && self.log_weights.is_empty());
-        if !count_ok || self.log_weights.iter().any(|w| w.is_nan()) {
+        if !count_ok {
             return Err(Error::State(format!(
                 "the checkpoint's filter holds {} log weights for {n} members; expected one number per member",
                 self.log_weights.len()
             )));
         }
-        Ok(())
+        self.check_contents()
     }
 }
 
@@ -173,7 +175,6 @@ pub(crate) fn open_filter(
         .as_ref()
         .and_then(|c| c.filter.as_ref().map(|f| (f, c.position)));
     if let Some((f, _)) = resumed {
-        f.check_contents()?;
         let held = f.states.len();
         let members = options.members.max(2);
         if options.method != Method::Ukf && held != members {
