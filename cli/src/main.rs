@@ -1,6 +1,7 @@
 //! `twin`: the machine-twin command line.
 
 mod commands;
+mod finite;
 mod plot;
 mod report;
 

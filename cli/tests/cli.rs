@@ -51,7 +51,8 @@ fn check_rejects_a_bad_model_with_exit_1() {
     let o = twin(&["check", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("bad.toml:4: body.b.mass: expected a number > 0, got -1"),
+        stderr(&o)
+            .contains("bad.toml:4: body.b.mass: expected a number from 1e-6 to 1e9 kg, got -1"),
         "{}",
         stderr(&o)
     );

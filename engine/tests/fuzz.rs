@@ -1,10 +1,12 @@
 //! A mutation fuzzer for everything the engine reads from users (issue 15): model files (parse,
 //! compile and a few steps of the twin), data files (CSV and NDJSON, strict and lenient, and
-//! the gap check) and calibration checkpoints. Each target starts from a seed corpus (the
-//! shipped models and test fixtures, data written by the project, a real checkpoint), mutates it
-//! with seeded, structure-aware edits (numbers replaced by edge values, lines deleted or
-//! repeated, characters flipped, the text cut short) and checks that the reader answers with
-//! a value or an error, never a panic.
+//! the gap check), calibration checkpoints, and calibration reports read back as a posterior.
+//! Each target starts from a seed corpus (the shipped models and test fixtures, data written by
+//! the project, a real checkpoint, a fleet report), mutates it with seeded, structure-aware
+//! edits (numbers replaced by edge values, lines deleted or repeated, characters flipped, the
+//! text cut short) and checks that the reader answers with a value or an error, never a panic;
+//! a model refusal must name its line. Every number of every shipped model is also set in turn
+//! to edge values, exhaustively.
 //!
 //! A bounded run is part of the test suite. For a longer campaign:
 //! `MACHINE_TWIN_FUZZ_ITERATIONS=20000 MACHINE_TWIN_FUZZ_SEED=7 cargo test --release -p
@@ -14,9 +16,11 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
-use machine_twin::calibrate::{Checkpoint, Estimator, ParticleFilter, draw_prior};
+use machine_twin::calibrate::{
+    Checkpoint, Estimator, ParticleFilter, draw_prior, read_distribution,
+};
 use machine_twin::data::{DataTable, Policy};
-use machine_twin::{Model, Twin};
+use machine_twin::{Error, Model, Twin};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
@@ -188,14 +192,20 @@ fn shipped_models() -> Vec<String> {
     texts
 }
 
-/// Model files: parse and compile; where it compiles (and is small enough to step here), a
+/// Model files: parse and compile (a refusal must name a line); where it compiles (and is small enough to step here), a
 /// twin takes a few steps with every input at 1.
 #[test]
 fn fuzz_model_files() {
     let seeds = shipped_models();
     fuzz("model", &seeds, |text| {
-        let Ok(model) = Model::from_toml(text, "<mutant>") else {
-            return false;
+        let model = match Model::from_toml(text, "<mutant>") {
+            Ok(model) => model,
+            Err(Error::Invalid { location, message }) => {
+                // Every refusal names its line (a finding, like a panic, where it does not).
+                assert!(location.line.is_some(), "no line in `{message}`");
+                return false;
+            }
+            Err(_) => return false,
         };
         let grid_nodes: usize = model.thermal.grids.iter().map(|g| g.cells()).sum();
         if grid_nodes <= 100_000 {
@@ -207,6 +217,78 @@ fn fuzz_model_files() {
         }
         true
     });
+}
+
+/// Every number of every shipped model and fixture, in turn, set to each edge value: the
+/// model is refused with an error that names its line, or it compiles and its twin's readings,
+/// wear and damage stay finite over 200 steps (issue 15: `bearing.rear.offset = 1e308` gave
+/// `wear: inf`; a grid 1e-300 m thick hung the first step).
+#[test]
+fn every_model_number_at_its_edges() {
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    for text in shipped_models() {
+        for (start, end) in numbers(&text) {
+            for value in ["1e308", "-1e308", "1e30", "-1e30", "1e-300", "0", "-1"] {
+                let mutant = format!("{}{value}{}", &text[..start], &text[end..]);
+                let line = text[..start].matches('\n').count() + 1;
+                let origin = format!(
+                    "line {line} `{}` -> {value}",
+                    text.lines().nth(line - 1).unwrap_or_default()
+                );
+                runs += 1;
+                if let Some(failure) = edge_failure(&mutant) {
+                    failures.push(format!("{origin}: {failure}"));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "model numbers at their edges: {runs} models, {} failures",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// What is wrong with how `mutant` is handled, if anything.
+fn edge_failure(mutant: &str) -> Option<String> {
+    let model = match Model::from_toml(mutant, "<mutant>") {
+        Err(Error::Invalid { location, message }) if location.line.is_none() => {
+            return Some(format!("no line in `{message}`"));
+        }
+        Err(_) => return None,
+        Ok(model) => model,
+    };
+    let grid_nodes: usize = model.thermal.grids.iter().map(|g| g.cells()).sum();
+    if grid_nodes > 100_000 {
+        return None;
+    }
+    let mut twin = Twin::new(model.clone(), 1);
+    for i in 0..model.inputs.len() {
+        twin.set_input(i, 1.0);
+    }
+    let stepped = catch_unwind(AssertUnwindSafe(|| {
+        let _ = twin.advance_to(200.0 * model.dt_mech);
+        twin
+    }));
+    let Ok(twin) = stepped else {
+        return Some("panic while stepping".into());
+    };
+    let mut bad: Vec<String> = (0..model.sensors.len())
+        .filter(|&s| !twin.predict(s).is_finite())
+        .map(|s| format!("sensor {}", model.sensors[s].name))
+        .collect();
+    bad.extend(
+        (0..model.wear.len())
+            .filter(|&e| !twin.wear(e).is_finite())
+            .map(|e| format!("wear {}", model.wear[e].name)),
+    );
+    bad.extend(
+        (0..model.sections.len())
+            .filter(|&s| !twin.damage(s).is_finite())
+            .map(|s| format!("damage {}", model.sections[s].name)),
+    );
+    (!bad.is_empty()).then(|| format!("non-finite {}", bad.join(", ")))
 }
 
 /// Data files, as CSV and NDJSON, read strictly and leniently, then the gap check.
@@ -284,5 +366,90 @@ fn fuzz_checkpoints() {
             }
         }
         accepted
+    });
+}
+
+/// A fleet calibration report of the face mill, as `twin calibrate` writes one: every declared
+/// parameter's posterior, a correlation matrix, three tools' estimates of each per-unit
+/// parameter, and the tools' lives.
+fn face_mill_report(model: &Model) -> String {
+    let n = model.parameters.len();
+    let parameters: serde_json::Map<String, serde_json::Value> = model
+        .parameters
+        .iter()
+        .map(|p| {
+            (
+                p.path.clone(),
+                serde_json::json!({"mean": p.mean, "std": p.std * 0.5}),
+            )
+        })
+        .collect();
+    let population: serde_json::Map<String, serde_json::Value> = model
+        .parameters
+        .iter()
+        .filter(|p| p.per_unit)
+        .map(|p| {
+            let units: Vec<_> = (0..3)
+                .map(|u| serde_json::json!({"run": format!("tool{u}.csv"), "mean": p.mean + 0.1 * u as f64, "std": p.std * 0.3}))
+                .collect();
+            (p.path.clone(), serde_json::json!({ "units": units }))
+        })
+        .collect();
+    let correlation: Vec<Vec<f64>> = (0..n)
+        .map(|a| {
+            (0..n)
+                .map(|b| {
+                    if a == b {
+                        1.0
+                    } else if a + b == 1 {
+                        0.3
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let report = serde_json::json!({
+        "model": model.name,
+        "method": "batch",
+        "parameters": parameters,
+        "population": population,
+        "correlation": correlation,
+        "lives": {"tool_worn": {"measure": "time", "unit": "s", "uncertainty": 0.1, "units": [
+            {"run": "tool0.csv", "age": 2400.0, "failed": true},
+            {"run": "tool1.csv", "age": 3100.0, "failed": true},
+            {"run": "tool2.csv", "age": 1800.0, "failed": false}
+        ]}}
+    });
+    serde_json::to_string_pretty(&report).unwrap()
+}
+
+/// Calibration reports read back as a forecast's posterior (`--params`, `--prior`): the reader
+/// answers with a distribution or an error; a distribution it accepts holds finite means, stds
+/// that are > 0, a square correlation matrix, and lives whose survival can be evaluated.
+#[test]
+fn fuzz_reports() {
+    let model = Model::from_file(root().join("models/face_mill.toml")).unwrap();
+    let n = model.parameters.len();
+    fuzz("report", &[face_mill_report(&model)], |text| {
+        let Ok(d) = read_distribution(text, "<mutant>", &model, true) else {
+            return false;
+        };
+        assert!(d.mean.iter().chain(&d.std).all(|x| x.is_finite()));
+        assert!(d.std.iter().all(|&s| s > 0.0));
+        assert!(d.correlation.is_empty() || d.correlation.iter().all(|r| r.len() == n));
+        for lives in d.lives.iter().flat_map(|l| l.values()) {
+            assert!(
+                lives
+                    .units
+                    .iter()
+                    .all(|u| u.age.is_finite() && u.age >= 0.0)
+            );
+            for age in [0.0, 1000.0, 1e7] {
+                let _ = lives.remaining(age);
+            }
+        }
+        true
     });
 }

@@ -119,9 +119,23 @@ pub(crate) fn three_digits(x: f64) -> String {
     format!("{x:.decimals$}")
 }
 
-/// Writes `value` as pretty JSON to `path`.
+/// Writes `value` as pretty JSON to `path`, refusing a value that holds `inf` or NaN (JSON
+/// would show it as `null`, which reads as "absent"): the message names the field.
 pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     let label = path.display().to_string();
+    match crate::finite::first_non_finite(value) {
+        Err(e) => return Err(Error::output(label, e)),
+        Ok(Some((field, x))) => {
+            return Err(Error::output(
+                label,
+                format!(
+                    "`{field}` is {x}, which a report cannot hold; nothing was written (check the \
+                     model's values and the data; if both are sound, this is a bug: please report it)"
+                ),
+            ));
+        }
+        Ok(None) => {}
+    }
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::output(path.display().to_string(), e))?;
     std::fs::write(path, text + "\n").map_err(|e| Error::io(label, e))

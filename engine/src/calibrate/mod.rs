@@ -12,6 +12,7 @@ pub mod filters;
 pub mod fleet;
 pub mod follow;
 mod outlook;
+mod posterior;
 mod report;
 pub mod run;
 
@@ -25,6 +26,7 @@ pub use filters::{
     EnsembleKalmanFilter, Estimator, FilterCheckpoint, ParticleFilter, UnscentedKalmanFilter,
 };
 pub use fleet::{Population, UnitEstimate};
+pub use posterior::{Distribution, read_distribution};
 pub use report::{CalibrationReport, ParameterSummary, ResidualSummary, TraceRecord, predictions};
 pub use run::{Run, RunRow};
 

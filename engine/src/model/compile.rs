@@ -9,6 +9,7 @@ use super::mechanics::{
     compile_loads, order_leaves_first,
 };
 use super::params::{Parameter, Tunables, check_value};
+use super::ranges::READING;
 use super::sensors::{Parts, compile_sensors};
 use super::spec::ModelSpec;
 use super::{Input, Model};
@@ -135,7 +136,7 @@ fn compile_inputs(cx: &Ctx, spec: &ModelSpec) -> Result<Vec<Input>> {
             Ok(Input {
                 name: name.clone(),
                 unit: i.unit.clone(),
-                default: cx.finite(&["input", name, "default"], i.default)?,
+                default: cx.ranged(&["input", name, "default"], i.default, READING)?,
             })
         })
         .collect()

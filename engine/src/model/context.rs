@@ -5,6 +5,7 @@ use nalgebra::Vector3;
 
 use super::Input;
 use super::locate;
+use super::ranges::Range;
 use super::spec::SourceSpec;
 use crate::error::{Error, Result};
 use crate::source::Source;
@@ -110,13 +111,23 @@ impl Ctx<'_> {
             Err(self.err(
                 path,
                 format!(
-                    "expected a number from {} to {} {unit}, got {}",
+                    "expected a number from {} to {}{}, got {}",
                     show(lowest),
                     show(highest),
+                    if unit.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {unit}")
+                    },
                     show(v)
                 ),
             ))
         }
+    }
+
+    /// A finite number in the physical range `r` of its kind of value.
+    pub(super) fn ranged(&self, path: &[&str], v: f64, r: Range) -> Result<f64> {
+        self.between(path, v, [r.lo, r.hi], r.unit)
     }
 
     pub(super) fn unit(&self, path: &[&str], v: [f64; 3]) -> Result<Vector3<f64>> {
@@ -187,6 +198,30 @@ pub(super) fn compile_source(
             "expected exactly one of `value`, `input` or `schedule`",
         )),
     }
+}
+
+/// A value source as [`compile_source`] compiles it, whose constant or scheduled values lie in
+/// the range `r` (values read from an input are not checked here).
+pub(super) fn compile_source_in(
+    cx: &Ctx,
+    path: &[&str],
+    s: &SourceSpec,
+    inputs: &[Input],
+    r: Range,
+) -> Result<Source> {
+    let source = compile_source(cx, path, s, inputs)?;
+    match &source {
+        Source::Constant(v) => {
+            cx.ranged(path, *v, r)?;
+        }
+        Source::Schedule { points, scale } => {
+            for (_, v) in points {
+                cx.ranged(path, v * scale, r)?;
+            }
+        }
+        Source::Input { .. } => {}
+    }
+    Ok(source)
 }
 
 /// `v` as a message shows it: plainly where that is short (`0.016`, `300`), else in scientific

@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use super::context::Ctx;
+use super::ranges::{BASQUIN_EXPONENT, DIMENSION, FATIGUE_LIMIT, STRENGTH, STRESS_CONCENTRATION};
 use super::{Drive, Joint, JointKind};
 use crate::error::Result;
 use crate::fatigue::{RoundSection, SnCurve};
@@ -164,7 +165,7 @@ pub(super) fn compile_section(
         .iter()
         .position(|j| j.name == s.joint)
         .ok_or_else(|| cx.err(&p("joint"), format!("no joint named `{}`", s.joint)))?;
-    let diameter = cx.positive(&p("diameter"), s.diameter)?;
+    let diameter = cx.ranged(&p("diameter"), s.diameter, DIMENSION)?;
     let bore = cx.non_negative(&p("bore"), s.bore)?;
     if bore >= diameter {
         return Err(cx.err(
@@ -192,33 +193,49 @@ pub(super) fn compile_section(
             ));
         }
     };
-    let exponent = cx.finite(&p("fatigue_exponent"), s.fatigue_exponent)?;
+    let exponent = s.fatigue_exponent;
     if exponent >= 0.0 {
         return Err(cx.err(
             &p("fatigue_exponent"),
             format!("expected a Basquin exponent < 0, got {exponent}"),
         ));
     }
+    cx.ranged(&p("fatigue_exponent"), exponent, BASQUIN_EXPONENT)?;
     Ok(Section {
         name: name.to_string(),
         joint,
         geometry: RoundSection {
             diameter,
             bore,
-            kt_bending: cx.positive(&p("kt_bending"), s.kt_bending.unwrap_or(1.0))?,
-            kt_torsion: cx.positive(&p("kt_torsion"), s.kt_torsion.unwrap_or(1.0))?,
-            kt_axial: cx.positive(&p("kt_axial"), s.kt_axial.unwrap_or(1.0))?,
+            kt_bending: cx.ranged(
+                &p("kt_bending"),
+                s.kt_bending.unwrap_or(1.0),
+                STRESS_CONCENTRATION,
+            )?,
+            kt_torsion: cx.ranged(
+                &p("kt_torsion"),
+                s.kt_torsion.unwrap_or(1.0),
+                STRESS_CONCENTRATION,
+            )?,
+            kt_axial: cx.ranged(
+                &p("kt_axial"),
+                s.kt_axial.unwrap_or(1.0),
+                STRESS_CONCENTRATION,
+            )?,
         },
         rotating: s
             .rotating
             .unwrap_or(joints[joint].kind == JointKind::Revolute),
         drive,
         curve: SnCurve {
-            ultimate_strength: cx.positive(&p("ultimate_strength"), s.ultimate_strength)?,
-            strength_coefficient: cx
-                .positive(&p("strength_coefficient"), s.strength_coefficient)?,
+            ultimate_strength: cx.ranged(&p("ultimate_strength"), s.ultimate_strength, STRENGTH)?,
+            strength_coefficient: cx.ranged(
+                &p("strength_coefficient"),
+                s.strength_coefficient,
+                STRENGTH,
+            )?,
             exponent,
-            endurance_limit: cx.non_negative(&p("endurance_limit"), s.endurance_limit)?,
+            endurance_limit: cx.ranged(&p("endurance_limit"), s.endurance_limit, FATIGUE_LIMIT)?,
         },
     })
 }

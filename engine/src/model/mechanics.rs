@@ -3,7 +3,11 @@
 
 use nalgebra::{UnitQuaternion, Vector3};
 
-use super::context::{Ctx, compile_source};
+use super::context::{Ctx, compile_source_in};
+use super::ranges::{
+    ANGULAR_SPEED, DENSITY, DIMENSION, FORCE, GAIN, INERTIA, LOAD, MASS, PER_KELVIN, POSITION,
+    RESISTANCE, ROTATION, SETPOINT, SPEED, TEMPERATURE, TORQUE_CONSTANT, TRAVEL, VISCOUS,
+};
 use super::spec::{BearingSpec, BodySpec, DriveSpec, JointSpec, LoadSpec, ModelSpec, ShapeSpec};
 use super::{Bearing, Body, Drive, DriveMode, Frame, Input, Joint, JointKind, Load, LoadKind};
 use crate::error::Result;
@@ -87,7 +91,7 @@ fn compile_joint(
             j.child, other.name
         )));
     }
-    let anchor = cx.vector(&p("anchor"), j.anchor)?;
+    let anchor = cx.vector_within(&p("anchor"), j.anchor, POSITION.hi, "m")?;
     let axis = match (kind, j.axis) {
         (JointKind::Fixed, a) => a
             .map(|a| cx.unit(&p("axis"), a))
@@ -102,8 +106,8 @@ fn compile_joint(
         }
     };
     if let Some([lo, hi]) = j.limits {
-        cx.finite(&p("limits"), lo)?;
-        cx.finite(&p("limits"), hi)?;
+        cx.ranged(&p("limits"), lo, TRAVEL)?;
+        cx.ranged(&p("limits"), hi, TRAVEL)?;
         if lo >= hi || kind == JointKind::Fixed {
             return Err(cx.err(
                 &p("limits"),
@@ -111,8 +115,16 @@ fn compile_joint(
             ));
         }
     }
-    let coulomb = cx.non_negative(&["joint", name, "friction", "coulomb"], j.friction.coulomb)?;
-    let viscous = cx.non_negative(&["joint", name, "friction", "viscous"], j.friction.viscous)?;
+    let coulomb = cx.ranged(
+        &["joint", name, "friction", "coulomb"],
+        j.friction.coulomb,
+        FORCE,
+    )?;
+    let viscous = cx.ranged(
+        &["joint", name, "friction", "viscous"],
+        j.friction.viscous,
+        VISCOUS,
+    )?;
     // The joint frame: origin at the anchor, x along the axis, the same in world for both
     // bodies at the initial pose.
     let world = Frame {
@@ -198,24 +210,27 @@ fn compile_drive(
         name: name.to_string(),
         joint,
         mode,
-        setpoint: compile_source(cx, &p("setpoint"), &d.setpoint, inputs)?,
-        kp: cx.non_negative(&p("kp"), d.kp)?,
-        ki: cx.non_negative(&p("ki"), d.ki)?,
-        kd: cx.non_negative(&p("kd"), d.kd)?,
+        setpoint: compile_source_in(cx, &p("setpoint"), &d.setpoint, inputs, SETPOINT)?,
+        kp: cx.ranged(&p("kp"), d.kp, GAIN)?,
+        ki: cx.ranged(&p("ki"), d.ki, GAIN)?,
+        kd: cx.ranged(&p("kd"), d.kd, GAIN)?,
         max_torque: d
             .max_torque
-            .map(|v| cx.positive(&p("max_torque"), v))
+            .map(|v| {
+                cx.positive(&p("max_torque"), v)
+                    .and_then(|v| cx.ranged(&p("max_torque"), v, FORCE))
+            })
             .transpose()?
             .unwrap_or(f64::INFINITY),
         torque_constant: d
             .torque_constant
-            .map(|v| cx.positive(&p("torque_constant"), v))
+            .map(|v| cx.ranged(&p("torque_constant"), v, TORQUE_CONSTANT))
             .transpose()?
             .unwrap_or(1.0),
         ratio,
         // Up to the rotor of a multi-megawatt motor.
         rotor_inertia: cx.between(&p("rotor_inertia"), d.rotor_inertia, [0.0, 1e5], "kg·m²")?,
-        resistance: cx.non_negative(&p("resistance"), d.resistance)?,
+        resistance: cx.ranged(&p("resistance"), d.resistance, RESISTANCE)?,
     })
 }
 
@@ -263,7 +278,10 @@ fn compile_load(
     };
     let b = &bodies[body];
     let point = match l.point {
-        Some(pt) => b.rotation.inverse() * (cx.vector(&p("point"), pt)? - b.position),
+        Some(pt) => {
+            b.rotation.inverse()
+                * (cx.vector_within(&p("point"), pt, POSITION.hi, "m")? - b.position)
+        }
         None => Vector3::zeros(),
     };
     Ok(Load {
@@ -272,7 +290,7 @@ fn compile_load(
         kind,
         direction: cx.unit(&p("direction"), l.direction)?,
         body_frame,
-        magnitude: compile_source(cx, &p("magnitude"), &l.magnitude, inputs)?,
+        magnitude: compile_source_in(cx, &p("magnitude"), &l.magnitude, inputs, LOAD)?,
         point,
     })
 }
@@ -309,7 +327,7 @@ fn compile_bearing(
                 format!("no revolute joint named `{}`", b.joint),
             )
         })?;
-    let offset = cx.finite(&p("offset"), b.offset)?;
+    let offset = cx.ranged(&p("offset"), b.offset, POSITION)?;
     let on_joint: Vec<&Bearing> = earlier.iter().filter(|o| o.joint == joint).collect();
     if on_joint.len() >= 2 {
         return Err(cx.err(
@@ -341,11 +359,16 @@ pub(super) fn compile_friction_temperature(
     for (name, j) in &spec.joint {
         let f = &j.friction;
         let p = |x: &'static str| ["joint", name.as_str(), "friction", x];
-        let beta = cx.finite(&p("temperature_coefficient"), f.temperature_coefficient)?;
-        let reference = cx.finite(
+        let beta = cx.ranged(
+            &p("temperature_coefficient"),
+            f.temperature_coefficient,
+            PER_KELVIN,
+        )?;
+        let reference = cx.ranged(
             &p("reference_temperature"),
             f.reference_temperature
                 .unwrap_or(super::DEFAULT_TEMPERATURE),
+            TEMPERATURE,
         )?;
         if let Some(node) = &f.temperature_node {
             let n = thermal
@@ -373,29 +396,20 @@ pub(super) fn compile_friction_temperature(
     Ok(())
 }
 
-/// Largest body coordinate, m: the rigid-body solver steps in single precision.
-const MAX_POSITION: f64 = 1e4;
-/// Largest body speed, m/s.
-const MAX_SPEED: f64 = 1e4;
-/// Largest body angular speed, rad/s (about a million rpm).
-const MAX_ANGULAR_SPEED: f64 = 1e5;
-/// Largest body mass, kg.
-const MAX_MASS: f64 = 1e9;
-
 fn compile_body(cx: &Ctx, name: &str, b: &BodySpec) -> Result<Body> {
     let p = |f: &'static str| ["body", name, f];
     let (mass, inertia) = match (&b.shape, b.mass, b.inertia) {
         (Some(shape), None, None) => shape_mass(cx, name, shape)?,
         (None, Some(m), Some(i)) => {
-            let m = cx.positive(&p("mass"), m)?;
+            let m = cx.ranged(&p("mass"), m, MASS)?;
             for x in i {
-                cx.positive(&p("inertia"), x)?;
+                cx.ranged(&p("inertia"), x, INERTIA)?;
             }
             (m, Vector3::from(i))
         }
         (None, Some(m), None) => {
             // A point mass: a tiny inertia keeps the rigid-body solver well conditioned.
-            let m = cx.positive(&p("mass"), m)?;
+            let m = cx.ranged(&p("mass"), m, MASS)?;
             (m, Vector3::repeat(m * 1e-6))
         }
         (None, None, _) => {
@@ -411,20 +425,28 @@ fn compile_body(cx: &Ctx, name: &str, b: &BodySpec) -> Result<Body> {
             ));
         }
     };
-    cx.within(&p("mass"), mass, MAX_MASS, "kg")?;
-    let rotation = UnitQuaternion::from_scaled_axis(cx.vector(&p("rotation"), b.rotation)?);
+    cx.ranged(&p("mass"), mass, MASS)?;
+    for x in inertia.iter() {
+        cx.ranged(&p("inertia"), *x, INERTIA)?;
+    }
+    let rotation = UnitQuaternion::from_scaled_axis(cx.vector_within(
+        &p("rotation"),
+        b.rotation,
+        ROTATION.hi,
+        "rad",
+    )?);
     Ok(Body {
         name: name.to_string(),
         mass,
         inertia,
-        position: cx.vector_within(&p("position"), b.position, MAX_POSITION, "m")?,
+        position: cx.vector_within(&p("position"), b.position, POSITION.hi, "m")?,
         rotation,
-        velocity: cx.vector_within(&p("velocity"), b.velocity, MAX_SPEED, "m/s")?,
+        velocity: cx.vector_within(&p("velocity"), b.velocity, SPEED.hi, SPEED.unit)?,
         angular_velocity: cx.vector_within(
             &p("angular_velocity"),
             b.angular_velocity,
-            MAX_ANGULAR_SPEED,
-            "rad/s",
+            ANGULAR_SPEED.hi,
+            ANGULAR_SPEED.unit,
         )?,
         parent_joint: None,
         child_joints: Vec::new(),
@@ -434,10 +456,10 @@ fn compile_body(cx: &Ctx, name: &str, b: &BodySpec) -> Result<Body> {
 /// Mass and principal inertia of a uniform primitive.
 fn shape_mass(cx: &Ctx, name: &str, s: &ShapeSpec) -> Result<(f64, Vector3<f64>)> {
     let p = |f: &'static str| ["body", name, "shape", f];
-    let rho = cx.positive(&p("density"), s.density)?;
+    let rho = cx.ranged(&p("density"), s.density, DENSITY)?;
     let need = |v: Option<f64>, field: &'static str| {
         v.ok_or_else(|| cx.err(&p(field), format!("a {} needs `{field}`", s.kind)))
-            .and_then(|x| cx.positive(&p(field), x))
+            .and_then(|x| cx.ranged(&p(field), x, DIMENSION))
     };
     match s.kind.as_str() {
         "box" => {
@@ -445,7 +467,7 @@ fn shape_mass(cx: &Ctx, name: &str, s: &ShapeSpec) -> Result<(f64, Vector3<f64>)
                 .size
                 .ok_or_else(|| cx.err(&p("size"), "a box needs `size = [x, y, z]` in m"))?;
             for x in [a, b, c] {
-                cx.positive(&p("size"), x)?;
+                cx.ranged(&p("size"), x, DIMENSION)?;
             }
             let m = rho * a * b * c;
             Ok((

@@ -8,6 +8,7 @@ pub mod locate;
 mod mechanics;
 pub mod params;
 pub mod quasi;
+mod ranges;
 mod sensors;
 pub mod spec;
 mod thermal;

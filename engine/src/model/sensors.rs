@@ -3,6 +3,7 @@
 
 use super::context::Ctx;
 use super::mechanics::body_index;
+use super::ranges::{EXPANSION, GAIN, NOISE, POSITION, READING, TEMPERATURE};
 use super::spec::{ModelSpec, SensorSpec};
 use super::{Bearing, Body, Component, Drive, Joint, JointKind, Section, Sensor, SensorKind};
 use crate::error::Result;
@@ -131,7 +132,7 @@ fn compile_sensor(
                 if !matches!(parts.wear[e].law, crate::wear::Law::Bearing { .. }) {
                     return Err(cx.err(&p("wear"), format!("`{n}` is not a bearing wear element (a vibration sensor reads a bearing's defect)")));
                 }
-                let gain = cx.non_negative(&p("gain"), s.gain.unwrap_or(1.0))?;
+                let gain = cx.ranged(&p("gain"), s.gain.unwrap_or(1.0), GAIN)?;
                 (SensorKind::Vibration { element: e, gain }, "m/s^2")
             }
         }
@@ -146,9 +147,9 @@ fn compile_sensor(
             let need = |f: &'static str, v: Option<f64>| {
                 v.ok_or_else(|| cx.err(&p(f), format!("a thermal_growth sensor needs `{f}`")))
             };
-            let alpha = cx.finite(&p("alpha"), need("alpha", s.alpha)?)?;
-            let length = cx.finite(&p("length"), need("length", s.length)?)?;
-            let reference = cx.finite(&p("reference_temperature"), s.reference_temperature.unwrap_or(super::DEFAULT_TEMPERATURE))?;
+            let alpha = cx.ranged(&p("alpha"), need("alpha", s.alpha)?, EXPANSION)?;
+            let length = cx.ranged(&p("length"), need("length", s.length)?, POSITION)?;
+            let reference = cx.ranged(&p("reference_temperature"), s.reference_temperature.unwrap_or(super::DEFAULT_TEMPERATURE), TEMPERATURE)?;
             (SensorKind::ThermalGrowth { of, alpha, length, reference }, "m")
         }
         other => return Err(cx.err(&p("kind"), format!(
@@ -176,8 +177,8 @@ fn compile_sensor(
             }
             [lo, hi]
         }
-        None if unit == "°C" => [-273.15, 1e4],
-        None => [-1e9, 1e9],
+        None if unit == "°C" => [TEMPERATURE.lo, TEMPERATURE.hi],
+        None => [READING.lo, READING.hi],
     };
     Ok(Sensor {
         range,
@@ -186,7 +187,7 @@ fn compile_sensor(
         unit,
         rate,
         period_steps: (1.0 / (rate * dt_mech)).round().max(1.0) as u64,
-        noise_std: cx.non_negative(&p("noise_std"), s.noise_std)?,
-        bias: cx.finite(&p("bias"), s.bias)?,
+        noise_std: cx.ranged(&p("noise_std"), s.noise_std, NOISE)?,
+        bias: cx.ranged(&p("bias"), s.bias, READING)?,
     })
 }

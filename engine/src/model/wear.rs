@@ -3,7 +3,8 @@
 
 use serde::Deserialize;
 
-use super::context::{Ctx, compile_source};
+use super::context::{Ctx, compile_source, show};
+use super::ranges::LOAD_RATING;
 use super::spec::SourceSpec;
 use super::{Bearing, Input, Joint, JointKind};
 use crate::error::Result;
@@ -123,7 +124,7 @@ impl Element<'_> {
         self.cx.err(&["wear", self.name, field], message)
     }
 
-    /// A field the law needs, finite.
+    /// A field the law needs, within its bound (see [`Element::bounded`]).
     fn need(&self, field: &str, v: Option<f64>) -> Result<f64> {
         let v = v.ok_or_else(|| {
             self.err(
@@ -131,18 +132,34 @@ impl Element<'_> {
                 format!("a `{}` wear element needs `{field}`", self.w.law),
             )
         })?;
-        if v.is_finite() {
+        self.bounded(field, v)
+    }
+
+    /// `v` where it is finite and within ±100 for a logarithm or an exponent (`e^100` is
+    /// already 2.7e43), ±1e12 for any other wear-law value (pressures and hardnesses in Pa,
+    /// lengths in m, counts), so that no law computes `inf` from a model value.
+    fn bounded(&self, field: &str, v: f64) -> Result<f64> {
+        let limit = if field.starts_with("log_") || field.ends_with("_exponent") {
+            100.0
+        } else {
+            1e12
+        };
+        if v.is_finite() && v.abs() <= limit {
             Ok(v)
         } else {
-            Err(self.err(field, format!("expected a finite number, got {v}")))
+            Err(self.err(
+                field,
+                format!("expected a number within ±{}, got {}", show(limit), show(v)),
+            ))
         }
     }
 
+    /// `v` where it is within its bound and > 0.
     fn positive(&self, field: &str, v: f64) -> Result<f64> {
-        if v > 0.0 {
+        if self.bounded(field, v)? > 0.0 {
             Ok(v)
         } else {
-            Err(self.err(field, format!("expected a number > 0, got {v}")))
+            Err(self.err(field, format!("expected a number > 0, got {}", show(v))))
         }
     }
 
@@ -231,7 +248,11 @@ fn bearing(e: &Element, bearings: &[Bearing]) -> Result<(Law, Vec<f64>)> {
         .position(|b| b.name == n)
         .ok_or_else(|| e.err("bearing", format!("no [bearing] named `{n}`")))?;
     let defaults = vec![
-        e.positive("load_rating", e.need("load_rating", w.load_rating)?)?,
+        e.cx.ranged(
+            &["wear", e.name, "load_rating"],
+            e.need("load_rating", w.load_rating)?,
+            LOAD_RATING,
+        )?,
         e.positive(
             "life_exponent",
             e.need("life_exponent", Some(w.life_exponent.unwrap_or(3.0)))?,

@@ -212,6 +212,12 @@ impl Grid {
             .chunks(self.condition_len().max(1))
             .flat_map(|c| boundaries(c, nb).iter().map(|bc| bc.h.max(0.0) as f64))
             .fold(0.0, f64::max);
+        self.stable_dt_at(h_max)
+    }
+
+    /// Largest stable explicit step in s where the strongest convection coefficient on any
+    /// face is `h_max` W/(m²·K).
+    pub fn stable_dt_at(&self, h_max: f64) -> f64 {
         let mut dt = f64::INFINITY;
         for mc in 0..self.materials.len() {
             let mut rate = 0.0;
@@ -234,14 +240,19 @@ impl Grid {
         dt
     }
 
+    /// Sub-steps that a step of `dt` s needs where the largest stable step is `stable_dt` s,
+    /// unrounded (`0` where nothing limits the step). A number, not a count, so that a grid
+    /// that would need more sub-steps than a `usize` holds can be refused.
+    pub fn substeps_needed(dt: f64, stable_dt: f64) -> f64 {
+        let limit = STABILITY_SAFETY * stable_dt;
+        if limit.is_finite() { dt / limit } else { 0.0 }
+    }
+
     /// Sub-steps and their length for a step of `dt` s under the stability limit.
     pub fn substeps(&self, dt: f64, cond: &[f32]) -> (usize, f64) {
-        let limit = STABILITY_SAFETY * self.stable_dt(cond);
-        let n = if limit.is_finite() {
-            (dt / limit).ceil().max(1.0) as usize
-        } else {
-            1
-        };
+        let n = Self::substeps_needed(dt, self.stable_dt(cond))
+            .ceil()
+            .max(1.0) as usize;
         (n, dt / n as f64)
     }
 

@@ -2,7 +2,11 @@
 //! the boxes of nodes that sources, links and sensors address.
 
 use super::super::Input;
-use super::super::context::{Ctx, compile_source};
+use super::super::context::{Ctx, compile_source_in};
+use super::super::ranges::{
+    CONDUCTIVITY, DENSITY, DIMENSION, HEAT_FLUX, HEAT_TRANSFER, POSITION, Range, SPECIFIC_HEAT,
+    TEMPERATURE,
+};
 use super::super::spec::{BoundarySpec, GridSpec, MaterialSpec, RegionSpec};
 use super::DEFAULT_TEMPERATURE;
 use crate::error::Result;
@@ -11,20 +15,16 @@ use crate::thermal::grid::{Boundary, BoundaryKind, FACES, Grid, Material, NodeBo
 
 fn material(cx: &Ctx, path: &[&str], m: &MaterialSpec) -> Result<Material> {
     let mut p = path.to_vec();
-    let mut field = |f: &'static str, v: f64, positive: bool| {
+    let mut field = |f: &'static str, v: f64, range: Range| {
         p.push(f);
-        let r = if positive {
-            cx.positive(&p, v)
-        } else {
-            cx.non_negative(&p, v)
-        };
+        let r = cx.ranged(&p, v, range);
         p.pop();
         r
     };
     Ok(Material {
-        k: field("k", m.k, false)?,
-        rho: field("rho", m.rho, true)?,
-        cp: field("cp", m.cp, true)?,
+        k: field("k", m.k, CONDUCTIVITY)?,
+        rho: field("rho", m.rho, DENSITY)?,
+        cp: field("cp", m.cp, SPECIFIC_HEAT)?,
     })
 }
 
@@ -37,7 +37,7 @@ pub(super) fn compile_grid(
 ) -> Result<Grid> {
     let p = |f: &'static str| ["thermal", "grid", name, f];
     for a in 0..3 {
-        cx.positive(&p("size"), g.size[a])?;
+        cx.ranged(&p("size"), g.size[a], DIMENSION)?;
         if g.nodes[a] == 0 {
             return Err(cx.err(&p("nodes"), "expected at least 1 node per axis"));
         }
@@ -69,7 +69,11 @@ pub(super) fn compile_grid(
         size: g.size,
         n: g.nodes,
         h,
-        initial: cx.finite(&p("initial"), g.initial.unwrap_or(DEFAULT_TEMPERATURE))?,
+        initial: cx.ranged(
+            &p("initial"),
+            g.initial.unwrap_or(DEFAULT_TEMPERATURE),
+            TEMPERATURE,
+        )?,
         materials: vec![material(cx, &p("material"), &g.material)?],
         material_of: Vec::new(),
         boundaries: Vec::new(),
@@ -188,7 +192,13 @@ fn boundary_kind(
                     "a fixed boundary needs `temperature` (°C)",
                 )
             })?;
-            BoundaryKind::Fixed(compile_source(cx, &at("temperature"), t, inputs)?)
+            BoundaryKind::Fixed(compile_source_in(
+                cx,
+                &at("temperature"),
+                t,
+                inputs,
+                TEMPERATURE,
+            )?)
         }
         "flux" => {
             unexpected(&[
@@ -202,7 +212,7 @@ fn boundary_kind(
                     "a flux boundary needs `flux` (W/m², into the body)",
                 )
             })?;
-            BoundaryKind::Flux(compile_source(cx, &at("flux"), q, inputs)?)
+            BoundaryKind::Flux(compile_source_in(cx, &at("flux"), q, inputs, HEAT_FLUX)?)
         }
         "convection" => {
             unexpected(&[
@@ -211,7 +221,7 @@ fn boundary_kind(
             ])?;
             let h =
                 b.h.ok_or_else(|| cx.err(&at("h"), "a convection boundary needs `h` in W/(m²·K)"))?;
-            cx.non_negative(&at("h"), h)?;
+            cx.ranged(&at("h"), h, HEAT_TRANSFER)?;
             let a = b.ambient.as_deref().ok_or_else(|| {
                 cx.err(
                     &at("ambient"),
@@ -253,7 +263,10 @@ pub(crate) fn node_box(
         hi: [0; 3],
     };
     for a in 0..3 {
-        let (lo, hi) = (cx.finite(path, r.min[a])?, cx.finite(path, r.max[a])?);
+        let (lo, hi) = (
+            cx.ranged(path, r.min[a], POSITION)?,
+            cx.ranged(path, r.max[a], POSITION)?,
+        );
         if grid.n[a] == 1 {
             continue;
         }

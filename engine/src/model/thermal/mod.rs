@@ -7,12 +7,13 @@ use grid::compile_grid;
 pub(super) use grid::{box_volume, node_box};
 
 use super::TemperatureOf;
-use super::context::{Ctx, compile_source};
+use super::context::{Ctx, compile_source_in};
+use super::ranges::{CONDUCTANCE, HEAT_CAPACITY, POSITION, POWER, TEMPERATURE};
 use super::spec::{HeatSpec, LinkSpec, SensorSpec, ThermalSpec};
 use super::{Drive, Input, Joint, JointKind};
 use crate::error::Result;
-use crate::thermal::grid::Grid;
 use crate::thermal::grid::Observable;
+use crate::thermal::grid::{BoundaryKind, Grid};
 use crate::thermal::{Ambient, End, Heat, HeatOrigin, HeatTarget, Link, Node, Thermal};
 
 /// Default temperature in °C of nodes, grids and growth references.
@@ -39,13 +40,16 @@ pub(super) fn compile_thermal(
         let path = ["thermal", "ambient", name, "temperature"];
         ambients.push(Ambient {
             name: name.clone(),
-            temperature: compile_source(cx, &path, &a.temperature, inputs)?,
+            temperature: compile_source_in(cx, &path, &a.temperature, inputs, TEMPERATURE)?,
         });
     }
     let nodes = compile_nodes(cx, spec, &ambients)?;
     let mut grids = Vec::new();
     for (name, g) in &spec.grid {
         grids.push(compile_grid(cx, name, g, &ambients, inputs)?);
+    }
+    for (grid, name) in grids.iter().zip(spec.grid.keys()) {
+        check_substeps(cx, name, grid, steps * dt_mech)?;
     }
     let mut links = Vec::new();
     for (name, l) in &spec.link {
@@ -98,8 +102,12 @@ fn compile_nodes(cx: &Ctx, spec: &ThermalSpec, ambients: &[Ambient]) -> Result<V
         }
         nodes.push(Node {
             name: name.clone(),
-            capacity: cx.positive(&p("capacity"), n.capacity)?,
-            initial: cx.finite(&p("initial"), n.initial.unwrap_or(DEFAULT_TEMPERATURE))?,
+            capacity: cx.ranged(&p("capacity"), n.capacity, HEAT_CAPACITY)?,
+            initial: cx.ranged(
+                &p("initial"),
+                n.initial.unwrap_or(DEFAULT_TEMPERATURE),
+                TEMPERATURE,
+            )?,
         });
     }
     Ok(nodes)
@@ -126,7 +134,7 @@ fn compile_link(
     dt_req: f64,
 ) -> Result<Link> {
     let p = |f: &'static str| ["thermal", "link", name, f];
-    let conductance = cx.non_negative(&p("conductance"), l.conductance)?;
+    let conductance = cx.ranged(&p("conductance"), l.conductance, CONDUCTANCE)?;
     let node = |s: &str| nodes.iter().position(|n| n.name == s);
     let other = |s: &str| {
         ambients
@@ -239,7 +247,9 @@ fn compile_heat(
                 }
             }
         }
-        (None, Some(power)) => HeatOrigin::Power(compile_source(cx, &p("power"), power, inputs)?),
+        (None, Some(power)) => {
+            HeatOrigin::Power(compile_source_in(cx, &p("power"), power, inputs, POWER)?)
+        }
         _ => {
             return Err(cx.err(
                 &p("from"),
@@ -315,7 +325,7 @@ pub(super) fn temperature_of(
                 (Some(pt), None) => {
                     let mut x = [0.0; 3];
                     for a in 0..3 {
-                        let v = cx.finite(&p("point"), pt[a])?;
+                        let v = cx.ranged(&p("point"), pt[a], POSITION)?;
                         if !(-1e-9..=grid.size[a] + 1e-9).contains(&v) {
                             return Err(cx.err(
                                 &p("point"),
@@ -354,4 +364,35 @@ pub(super) fn temperature_of(
             format!("a {} sensor needs exactly one of `node` and `grid`", s.kind),
         )),
     }
+}
+
+/// The most explicit sub-steps a grid may need per thermal step at the model's convection
+/// coefficients: beyond
+/// it the grid's spacing is too fine for its material and `thermal.dt` (a 1 mm aluminium grid
+/// needs about 50 per second), and a run would crawl or never end.
+const MAX_SUBSTEPS: f64 = 1e6;
+
+/// Refuses a grid whose spacing needs more than [`MAX_SUBSTEPS`] sub-steps of a `dt` s step.
+fn check_substeps(cx: &Ctx, name: &str, grid: &Grid, dt: f64) -> Result<()> {
+    let h_max = grid
+        .boundaries
+        .iter()
+        .map(|b| match b.kind {
+            BoundaryKind::Convection { h, .. } => h,
+            _ => 0.0,
+        })
+        .fold(0.0, f64::max);
+    let needed = Grid::substeps_needed(dt, grid.stable_dt_at(h_max));
+    if needed <= MAX_SUBSTEPS {
+        return Ok(());
+    }
+    let spacing = grid.h.iter().copied().fold(f64::INFINITY, f64::min);
+    Err(cx.err(
+        &["thermal", "grid", name, "size"],
+        format!(
+            "a node spacing of {spacing:.2e} m needs {needed:.1e} explicit sub-steps per thermal \
+             step of {dt} s (stability limit); at most {MAX_SUBSTEPS:.0e}: enlarge the grid's size \
+             or use fewer nodes"
+        ),
+    ))
 }
