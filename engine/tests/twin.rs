@@ -97,6 +97,29 @@ fn instances_of_one_model_keep_their_own_parameters() {
     assert!(lossy.readings()[current].expected > nominal.readings()[current].expected + 0.3);
 }
 
+/// Issue 16: `--set drive.motor.resistance=...` was refused; the winding resistance is now a
+/// tunable like the drive's other values, and the copper loss follows it.
+#[test]
+fn drive_resistance_is_tunable_and_heats_the_stator() {
+    let m = spindle();
+    let mut hot = Twin::new(m.clone(), 0);
+    hot.set("drive.motor.resistance", 3.5).unwrap();
+    assert!(hot.set("drive.motor.resistance", -1.0).is_err());
+    let mut nominal = Twin::new(m.clone(), 0);
+    hot.advance_to(20.0).unwrap();
+    nominal.advance_to(20.0).unwrap();
+    assert_eq!(hot.get("drive.motor.resistance").unwrap(), 3.5);
+    assert_eq!(nominal.get("drive.motor.resistance").unwrap(), 0.35);
+    let stator = m.sensor_index("stator_temperature").unwrap();
+    let rise = |t: &Twin| t.predict(stator) - 20.0;
+    assert!(
+        rise(&hot) > 2.0 * rise(&nominal),
+        "{} vs {}",
+        rise(&hot),
+        rise(&nominal)
+    );
+}
+
 #[test]
 fn speed_drive_tracks_its_setpoint() {
     let m = spindle();

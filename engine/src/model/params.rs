@@ -26,6 +26,8 @@ pub enum ParamTarget {
     DriveMaxTorque(usize),
     /// `drive.NAME.torque_constant` (N·m/A).
     DriveTorqueConstant(usize),
+    /// `drive.NAME.resistance` (Ω): the winding resistance behind the copper loss.
+    DriveResistance(usize),
     /// `load.NAME.scale` (dimensionless multiplier on the magnitude, default 1).
     LoadScale(usize),
     /// `sensor.NAME.bias` (sensor unit).
@@ -44,7 +46,7 @@ pub enum ParamTarget {
 
 /// The grammar of parameter paths, for error messages and docs.
 pub const PATH_GRAMMAR: &str = "joint.<name>.friction.{coulomb,viscous} | body.<name>.mass | \
-drive.<name>.{kp,ki,kd,max_torque,torque_constant} | load.<name>.scale | sensor.<name>.{bias,noise_std} | \
+drive.<name>.{kp,ki,kd,max_torque,torque_constant,resistance} | load.<name>.scale | sensor.<name>.{bias,noise_std} | \
 thermal.node.<name>.capacity | thermal.link.<name>.conductance | thermal.grid.<name>.boundary.<name>.h | \
 wear.<name>.<law parameter>";
 
@@ -159,8 +161,9 @@ impl Resolver<'_> {
             "kd" => Ok(ParamTarget::DriveKd(d)),
             "max_torque" => Ok(ParamTarget::DriveMaxTorque(d)),
             "torque_constant" => Ok(ParamTarget::DriveTorqueConstant(d)),
+            "resistance" => Ok(ParamTarget::DriveResistance(d)),
             _ => Err(self.err(format!(
-                "expected kp, ki, kd, max_torque or torque_constant, got {field}"
+                "expected kp, ki, kd, max_torque, torque_constant or resistance, got {field}"
             ))),
         }
     }
@@ -218,6 +221,8 @@ pub struct Tunables {
     /// N·m/A; an unlimited torque is infinite, written `"inf"` in JSON).
     #[serde(with = "non_finite")]
     pub drive: Vec<[f64; 5]>,
+    /// Per drive: winding resistance in Ω (the copper loss is R·I²).
+    pub resistance: Vec<f64>,
     /// Per load: magnitude multiplier (dimensionless).
     pub load_scale: Vec<f64>,
     /// Per sensor: bias, in the sensor's unit.
@@ -247,6 +252,7 @@ impl Tunables {
                 .iter()
                 .map(|d| [d.kp, d.ki, d.kd, d.max_torque, d.torque_constant])
                 .collect(),
+            resistance: model.drives.iter().map(|d| d.resistance).collect(),
             load_scale: vec![1.0; model.loads.len()],
             bias: model.sensors.iter().map(|s| s.bias).collect(),
             noise_std: model.sensors.iter().map(|s| s.noise_std).collect(),
@@ -281,6 +287,7 @@ impl Tunables {
             ParamTarget::DriveKd(i) => self.drive[i][2],
             ParamTarget::DriveMaxTorque(i) => self.drive[i][3],
             ParamTarget::DriveTorqueConstant(i) => self.drive[i][4],
+            ParamTarget::DriveResistance(i) => self.resistance[i],
             ParamTarget::LoadScale(i) => self.load_scale[i],
             ParamTarget::SensorBias(i) => self.bias[i],
             ParamTarget::SensorNoise(i) => self.noise_std[i],
@@ -302,6 +309,7 @@ impl Tunables {
             ParamTarget::DriveKd(i) => &mut self.drive[i][2],
             ParamTarget::DriveMaxTorque(i) => &mut self.drive[i][3],
             ParamTarget::DriveTorqueConstant(i) => &mut self.drive[i][4],
+            ParamTarget::DriveResistance(i) => &mut self.resistance[i],
             ParamTarget::LoadScale(i) => &mut self.load_scale[i],
             ParamTarget::SensorBias(i) => &mut self.bias[i],
             ParamTarget::SensorNoise(i) => &mut self.noise_std[i],

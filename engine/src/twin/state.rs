@@ -98,6 +98,7 @@ impl State {
             && t.viscous.len() == nj
             && t.mass.len() == nb
             && t.drive.len() == nd
+            && t.resistance.len() == nd
             && (self.inputs.is_empty() || self.inputs.len() == m.inputs.len())
             && self.tunables.bias.len() == m.sensors.len()
             && self.tunables.load_scale.len() == m.loads.len()

@@ -150,7 +150,7 @@ impl Twin {
                 HeatOrigin::Friction(j) => self.work.friction_power[*j],
                 HeatOrigin::CopperLoss(d) => {
                     let current = self.state.drive_torque[*d] / self.state.tunables.drive[*d][4];
-                    model.drives[*d].resistance * current * current
+                    self.state.tunables.resistance[*d] * current * current
                 }
                 HeatOrigin::Power(s) => s.value(t, &self.state.inputs),
             };
