@@ -17,7 +17,7 @@ fn step(c: &mut Criterion) {
         let path = format!("{}/../models/{name}.toml", env!("CARGO_MANIFEST_DIR"));
         let model = Model::from_file(&path).expect("shipped model compiles");
         let mut twin = Twin::new(model.clone(), 0);
-        if let Some(i) = model.input_index("table_position") {
+        if let Ok(i) = model.input_index("table_position") {
             twin.set_input(i, 0.1);
         }
         twin.advance_to(0.5).unwrap();

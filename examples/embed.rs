@@ -12,12 +12,6 @@ fn main() -> machine_twin::Result<()> {
         env!("CARGO_MANIFEST_DIR"),
         "/../models/spindle.toml"
     ))?;
-    let current = model
-        .sensor_index("motor_current")
-        .expect("the spindle has a motor current sensor");
-    let speed = model
-        .input_index("spindle_speed")
-        .expect("the spindle has a speed input");
 
     // Three spindles that differ only in bearing friction: they share the model, each has its own θ.
     let mut twins: Vec<Twin> = [1e-4, 2e-4, 4e-4]
@@ -30,12 +24,12 @@ fn main() -> machine_twin::Result<()> {
         .collect::<machine_twin::Result<_>>()?;
 
     for twin in &mut twins {
-        twin.set_input(speed, 1256.6); // 12,000 rpm, in rad/s
+        twin.set_input_by_name("spindle_speed", 1256.6)?; // 12,000 rpm, in rad/s
         twin.advance_to(3.0)?;
         println!(
             "viscous friction {:.0e} N·m·s/rad → motor current {:.3} A at t = {:.1} s",
             twin.get("joint.spindle.friction.viscous")?,
-            twin.readings()[current].expected,
+            twin.sensor("motor_current")?.expected,
             twin.time()
         );
     }
@@ -44,15 +38,19 @@ fn main() -> machine_twin::Result<()> {
     let snapshot = twins[0].state().clone();
     let mut fork = Twin::new(Arc::clone(&model), 0);
     fork.restore(&snapshot)?;
-    fork.set_input(speed, 0.0); // this future brakes to a stop
+    fork.set_input_by_name("spindle_speed", 0.0)?; // this future brakes to a stop
     fork.advance_to(4.0)?;
-    let (force, moment) = fork.joint_reaction(model.joint_index("spindle").expect("joint"));
+    let spindle = fork.joint("spindle")?;
     println!(
         "fork braking at t = {:.1} s: speed {:.1} rad/s, bearing reaction {:.1} N, moment {:.2} N·m",
         fork.time(),
-        fork.joint_velocity(0),
-        force.norm(),
-        moment.norm()
+        spindle.velocity,
+        spindle.force.norm(),
+        spindle.moment.norm()
     );
+    // A name the model does not have is an error that says what it has.
+    if let Err(e) = fork.sensor("motor_currnet") {
+        println!("{e}");
+    }
     Ok(())
 }

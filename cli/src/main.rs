@@ -3,6 +3,7 @@
 mod commands;
 mod finite;
 mod plot;
+mod provenance;
 mod report;
 
 use std::path::PathBuf;

@@ -3,10 +3,17 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use sha2::Digest;
+
 fn twin(args: &[&str]) -> Output {
+    twin_in(&root(), args)
+}
+
+/// Runs `twin` with `args` from the folder `cwd`.
+fn twin_in(cwd: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_twin"))
         .args(args)
-        .current_dir(root())
+        .current_dir(cwd)
         .output()
         .expect("twin runs")
 }
@@ -71,6 +78,8 @@ fn simulate_writes_traces_and_a_report() {
         "examples/data/spindle_program.csv",
         "--set",
         "joint.spindle.friction.viscous=2e-4",
+        "--set",
+        "thermal.node.stator.capacity=1200",
         "--seed",
         "5",
         "--out",
@@ -96,6 +105,40 @@ fn simulate_writes_traces_and_a_report() {
     assert!(r["real_time_factor"].as_f64().unwrap() > 0.0);
     assert!(r["wall_seconds"].as_f64().unwrap() > 0.0);
     assert_eq!(r["parameters"]["joint.spindle.friction.viscous"], 2e-4);
+    // Issue 16: the report holds what reruns it: a --set of a value the model does not declare
+    // as a parameter, the files read with their hashes, the seed, the engine's version.
+    assert_eq!(r["parameters"]["thermal.node.stator.capacity"], 1200.0);
+    let p = &r["provenance"];
+    assert_eq!(p["seed"], 5);
+    assert_eq!(
+        p["engine"],
+        format!("machine-twin {}", env!("CARGO_PKG_VERSION"))
+    );
+    assert!(
+        p["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "--set"),
+        "{p}"
+    );
+    for (k, (role, file)) in [
+        ("model", "models/spindle.toml"),
+        ("inputs", "examples/data/spindle_program.csv"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let bytes = std::fs::read(root().join(file)).unwrap();
+        let hash: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(p["files"][k]["role"], role);
+        assert_eq!(p["files"][k]["path"], file);
+        assert_eq!(p["files"][k]["bytes"], bytes.len());
+        assert_eq!(p["files"][k]["sha256"], hash);
+    }
     // The thermal part ran (on the CPU: auto never picks a software adapter or a small grid).
     assert!(
         stderr(&o).contains("thermal grids on cpu"),
@@ -216,6 +259,26 @@ fn validate_passes_shipped_cases_and_writes_json() {
     }
 }
 
+/// Issue 16: `twin validate` from another folder said `error: validation: No such file`.
+#[test]
+fn validate_from_another_folder_names_where_it_looked() {
+    let elsewhere = scratch("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let o = twin_in(&elsewhere, &["validate"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let says = stderr(&o);
+    assert!(
+        says.contains("no such folder of validation cases"),
+        "{says}"
+    );
+    assert!(says.contains(elsewhere.to_str().unwrap()), "{says}");
+    let case = root().join("validation/pendulum_period");
+    let o = twin_in(&elsewhere, &["validate", case.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", stderr(&o));
+    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
+}
+
 #[test]
 fn validate_fails_on_a_failing_case() {
     let dir = scratch("failing_case");
@@ -306,6 +369,19 @@ fn calibrate_recovers_friction_and_reports_it() {
         assert!(r[key].as_f64().unwrap() > 0.0, "{key}");
     }
     assert!(r["data_quality"][&data]["rows"].as_u64().unwrap() > 1000);
+    // What reruns it: method, members, seed, the model and data files with their hashes.
+    assert_eq!(r["method"], "batch");
+    assert!(r["members"].as_u64().is_some());
+    let p = &r["provenance"];
+    assert_eq!(p["seed"], 0);
+    let roles: Vec<(&str, &str)> = p["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["role"].as_str().unwrap(), f["path"].as_str().unwrap()))
+        .collect();
+    assert_eq!(roles, [("model", model.as_str()), ("data", data.as_str())]);
+    assert_eq!(p["files"][1]["sha256"].as_str().unwrap().len(), 64);
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(
         svg.starts_with("<svg") && svg.contains("current [A]"),

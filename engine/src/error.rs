@@ -53,6 +53,18 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A name looked up in a model (a sensor, input, joint, ...) that the model does not have.
+    #[error("model {model} has no {kind} called `{name}` (it has: {known})")]
+    Name {
+        /// The model's name.
+        model: String,
+        /// What was looked for: `sensor`, `input`, `joint`, `body`, `drive`, `wear element`, ...
+        kind: &'static str,
+        /// The name as given.
+        name: String,
+        /// The names the model has of that kind, comma-separated (`none` if it has none).
+        known: String,
+    },
     /// A state or checkpoint does not fit the model, method or data it is used with, or is
     /// not a valid state at all.
     #[error("state: {0}")]

@@ -66,7 +66,15 @@ pub mod twin;
 pub mod validation;
 pub mod wear;
 
+/// The README's code, compiled as a doctest so that its library example stays true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+/// The engine's version (its crate version), as reports record it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 pub use error::{Error, Result};
 pub use model::Model;
 pub use model::params::Params;
-pub use twin::{Reading, State, Twin};
+pub use twin::{JointReading, Reading, State, Twin};

@@ -78,7 +78,8 @@ pub struct SimulationReport {
     pub seed: u64,
     /// Trace rows produced.
     pub rows: u64,
-    /// Values of the calibratable parameters used, by path.
+    /// Values of the declared parameters and of every value set on top of the model file
+    /// ([`SimulateOptions::sets`]), by path, as the run used them.
     pub parameters: indexmap::IndexMap<String, f64>,
     /// Per-sensor summaries.
     pub sensors: Vec<SensorSummary>,
@@ -225,14 +226,7 @@ pub fn simulate(
         },
     )?;
     let wall = start.elapsed().as_secs_f64();
-    Ok(report(
-        &model,
-        &twin,
-        options.seed,
-        (end, wall),
-        rows,
-        stats,
-    ))
+    Ok(report(&model, &twin, options, (end, wall), rows, stats))
 }
 
 /// Running summary of one sensor's samples.
@@ -271,7 +265,7 @@ impl SensorStats {
 fn report(
     model: &Model,
     twin: &Twin,
-    seed: u64,
+    options: &SimulateOptions,
     (sim, wall): (f64, f64),
     rows: u64,
     stats: Vec<SensorStats>,
@@ -299,13 +293,19 @@ fn report(
         real_time_factor: sim / wall.max(1e-12),
         steps_per_second: twin.integrated_steps() as f64 / wall.max(1e-12),
         dt_mech: model.dt_mech,
-        seed,
+        seed: options.seed,
         rows,
         parameters: model
             .parameters
             .iter()
             .zip(&twin.params().values)
             .map(|(p, v)| (p.path.clone(), *v))
+            .chain(
+                options
+                    .sets
+                    .iter()
+                    .map(|(path, _)| (path.clone(), twin.get(path).unwrap_or(f64::NAN))),
+            )
             .collect(),
         sensors: model
             .sensors

@@ -120,6 +120,42 @@ fn drive_resistance_is_tunable_and_heats_the_stator() {
     );
 }
 
+/// Issue 16: parts by name as easily as by index, with an error that names what exists.
+#[test]
+fn parts_are_found_by_name_or_named_in_the_error() {
+    let m = spindle();
+    let mut twin = Twin::new(m.clone(), 3);
+    twin.set_input_by_name("spindle_speed", 500.0).unwrap();
+    twin.advance_to(0.5).unwrap();
+    let s = m.sensor_index("motor_current").unwrap();
+    assert_eq!(twin.sensor("motor_current").unwrap(), twin.readings()[s]);
+    let j = m.joint_index("spindle").unwrap();
+    let joint = twin.joint("spindle").unwrap();
+    assert_eq!(joint.velocity, twin.joint_velocity(j));
+    assert!(joint.velocity > 100.0, "{}", joint.velocity);
+    assert_eq!((joint.force, joint.moment), twin.joint_reaction(j));
+    let e = twin.sensor("motor_currnet").unwrap_err().to_string();
+    assert!(
+        e.contains("no sensor called `motor_currnet`") && e.contains("motor_current, "),
+        "{e}"
+    );
+    let e = twin
+        .set_input_by_name("speed", 1.0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no input called `speed`") && e.contains("spindle_speed"),
+        "{e}"
+    );
+    assert!(
+        twin.joint("front")
+            .unwrap_err()
+            .to_string()
+            .contains("(it has: spindle)")
+    );
+    assert!(m.wear_index("front_bearing").is_ok() && m.drive_index("motor").is_ok());
+}
+
 #[test]
 fn speed_drive_tracks_its_setpoint() {
     let m = spindle();

@@ -15,9 +15,9 @@ use machine_twin::prognosis::RulLoss;
 use machine_twin::thermal::Backend;
 use machine_twin::{Error, Model, Result};
 
-use super::{
-    BackendArg, counted, positive_seconds, progress_bar, resolve_backend, write_atomic, write_json,
-};
+use crate::provenance::Provenance;
+
+use super::{BackendArg, counted, positive_seconds, progress_bar, resolve_backend, write_atomic};
 
 /// `twin calibrate` arguments.
 #[derive(Args)]
@@ -161,7 +161,7 @@ fn calibrate_follow(
         },
     )?;
     if let Some(path) = &args.report {
-        write_json(path, &report)?;
+        write_calibration_report(path, args, &report)?;
     }
     let q = &report.data_quality;
     eprintln!(
@@ -177,6 +177,21 @@ fn calibrate_follow(
         q.values().map(|d| d.gaps).sum::<usize>(),
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `report` with its provenance: the model, data, prior and resumed checkpoint files.
+fn write_calibration_report(
+    path: &Path,
+    args: &CalibrateArgs,
+    report: &CalibrationReport,
+) -> Result<()> {
+    let path_of = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    let provenance = Provenance::new(args.seed)
+        .file("model", &args.model.display().to_string())?
+        .files("data", args.data.iter().map(String::as_str))?
+        .files("prior", path_of(&args.prior).as_deref())?
+        .files("resume", path_of(&args.resume).as_deref())?;
+    super::write_report(path, report, &provenance)
 }
 
 fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
@@ -313,7 +328,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
         w.flush().map_err(|e| Error::io("--trace", e))?;
     }
     if let Some(path) = &args.report {
-        write_json(path, &report)?;
+        write_calibration_report(path, args, &report)?;
     }
     if let Some(path) = &args.plot {
         crate::plot::calibration_plot(path, &model, &runs, &report)?;
@@ -359,6 +374,7 @@ fn warn_about_data(model: &Model, runs: &[Run], paths: &[String]) {
             let range = model
                 .sensor_index(column)
                 .map(|s| model.sensors[s].range)
+                .ok()
                 .unwrap_or([f64::NAN; 2]);
             eprintln!(
                 "{}: left out {} of `{column}` outside what the sensor reads ({} to {})",

@@ -141,6 +141,16 @@ pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(
     std::fs::write(path, text + "\n").map_err(|e| Error::io(label, e))
 }
 
+/// Writes `report` as JSON to `path` with `provenance` (what reruns it) as its last field.
+pub(crate) fn write_report(
+    path: &Path,
+    report: &impl serde::Serialize,
+    provenance: &crate::provenance::Provenance,
+) -> Result<()> {
+    let with = crate::provenance::WithProvenance { report, provenance };
+    write_json(path, &with)
+}
+
 /// Writes `bytes` to `path` through a temporary file that is synced before a rename replaces
 /// `path`: a reader, or a restart after a crash, sees the old file or the new one, whole.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

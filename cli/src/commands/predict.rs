@@ -17,7 +17,8 @@ use machine_twin::twin::{State, Twin};
 use machine_twin::{Error, Model, Result};
 use serde::Serialize;
 
-use super::{progress_bar, write_json};
+use super::progress_bar;
+use crate::provenance::Provenance;
 use crate::report::{print_rul, read_distribution, rul_line};
 
 /// `twin predict` arguments.
@@ -72,12 +73,21 @@ pub struct PredictArgs {
 /// The JSON report of a forecast.
 #[derive(Serialize)]
 struct PredictReport<'a> {
+    /// Model name.
     model: &'a str,
+    /// Ensemble members forecast.
     members: usize,
+    /// Forecast horizon in s.
     horizon: f64,
+    /// Output interval in s.
+    every: f64,
+    /// Twin time at the start of the forecast in s.
     start_time: f64,
+    /// Wall-clock time of the forecast in s.
     wall_seconds: f64,
+    /// Remaining life per event, in s from the start.
     rul: &'a indexmap::IndexMap<String, machine_twin::prognosis::RulSummary>,
+    /// Every quantity's band at the horizon.
     final_bands: indexmap::IndexMap<String, Band>,
 }
 
@@ -298,18 +308,23 @@ pub fn predict(args: &PredictArgs) -> Result<ExitCode> {
         .map(|(n, b)| (n.clone(), *b.last().expect("at least one output")))
         .collect();
     if let Some(path) = &args.report {
-        write_json(
-            path,
-            &PredictReport {
-                model: &model.name,
-                members: outlook.members,
-                horizon,
-                start_time,
-                wall_seconds: wall,
-                rul: &outlook.rul,
-                final_bands,
-            },
-        )?;
+        let path_of = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        let provenance = Provenance::new(args.seed)
+            .file("model", &args.model.display().to_string())?
+            .files("params", path_of(&args.params).as_deref())?
+            .files("state", path_of(&args.state).as_deref())?
+            .file("inputs", &args.inputs)?;
+        let report = PredictReport {
+            model: &model.name,
+            members: outlook.members,
+            horizon,
+            every,
+            start_time,
+            wall_seconds: wall,
+            rul: &outlook.rul,
+            final_bands,
+        };
+        super::write_report(path, &report, &provenance)?;
     }
     if let Some(path) = &args.plot {
         crate::plot::prognosis_plot(path, &model, &outlook)?;

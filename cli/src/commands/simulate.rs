@@ -8,7 +8,8 @@ use machine_twin::data::{DataTable, InputSeries, Policy, TraceWriter};
 use machine_twin::simulate::{SimulateOptions, simulate as run_simulation};
 use machine_twin::{Error, Model, Result};
 
-use super::{BackendArg, progress_bar, resolve_backend, write_json};
+use super::{BackendArg, progress_bar, resolve_backend};
+use crate::provenance::Provenance;
 
 /// `twin simulate` arguments.
 #[derive(Args)]
@@ -115,7 +116,10 @@ pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
         w.finish()?;
     }
     if let Some(path) = &args.report {
-        write_json(path, &report)?;
+        let provenance = Provenance::new(args.seed)
+            .file("model", &args.model.display().to_string())?
+            .files("inputs", args.inputs.as_deref())?;
+        super::write_report(path, &report, &provenance)?;
     }
     if let (Some(path), Some(state)) = (&args.final_state, &report.final_state) {
         let label = path.display().to_string();

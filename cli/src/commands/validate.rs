@@ -10,6 +10,17 @@ use super::{progress_bar, write_json};
 
 /// Runs `twin validate`.
 pub fn validate(dir: &Path, report: Option<&Path>) -> Result<ExitCode> {
+    if !dir.is_dir() {
+        let cwd = std::env::current_dir().map_or_else(|_| "?".into(), |d| d.display().to_string());
+        return Err(Error::invalid(
+            dir.display().to_string(),
+            None,
+            None,
+            format!(
+                "no such folder of validation cases (looked from {cwd}); run from the repository root or name the folder: twin validate PATH/TO/machine-twin/validation"
+            ),
+        ));
+    }
     let cases = validation::discover(dir)?;
     if cases.is_empty() {
         return Err(Error::invalid(

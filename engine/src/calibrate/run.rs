@@ -160,9 +160,7 @@ impl Run {
 
     /// Whether the data give model input `name` (else it keeps its default).
     pub fn drives_input(&self, model: &Model, name: &str) -> bool {
-        model
-            .input_index(name)
-            .is_some_and(|i| self.inputs.drives(i))
+        model.input_index(name).is_ok_and(|i| self.inputs.drives(i))
     }
 
     /// Refuses an interval between rows (or from 0 s to the first) longer than `max_gap` s:

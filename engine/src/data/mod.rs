@@ -186,7 +186,7 @@ impl DataTable {
     /// Checks every column against `model`: each must name a model input or sensor.
     pub fn check_columns(&self, model: &Model) -> Result<()> {
         for c in &self.columns {
-            if model.input_index(c).is_none() && model.sensor_index(c).is_none() {
+            if model.input_index(c).is_err() && model.sensor_index(c).is_err() {
                 let mut names: Vec<&str> = model.inputs.iter().map(|i| i.name.as_str()).collect();
                 names.extend(model.sensors.iter().map(|s| s.name.as_str()));
                 return Err(Error::invalid(

@@ -370,14 +370,60 @@ impl Model {
         compile::compile(src, label).map(Arc::new)
     }
 
-    /// Index of the input called `name`.
-    pub fn input_index(&self, name: &str) -> Option<usize> {
-        self.inputs.iter().position(|i| i.name == name)
+    /// Index of the input called `name`; the error names the model's inputs.
+    pub fn input_index(&self, name: &str) -> Result<usize> {
+        self.lookup("input", self.inputs.iter().map(|x| x.name.as_str()), name)
     }
 
-    /// Index of the sensor called `name`.
-    pub fn sensor_index(&self, name: &str) -> Option<usize> {
-        self.sensors.iter().position(|s| s.name == name)
+    /// Index of the sensor called `name`; the error names the model's sensors.
+    pub fn sensor_index(&self, name: &str) -> Result<usize> {
+        self.lookup("sensor", self.sensors.iter().map(|x| x.name.as_str()), name)
+    }
+
+    /// Index of the drive called `name`; the error names the model's drives.
+    pub fn drive_index(&self, name: &str) -> Result<usize> {
+        self.lookup("drive", self.drives.iter().map(|x| x.name.as_str()), name)
+    }
+
+    /// Index of the wear element called `name`; the error names the model's wear elements.
+    pub fn wear_index(&self, name: &str) -> Result<usize> {
+        self.lookup(
+            "wear element",
+            self.wear.iter().map(|x| x.name.as_str()),
+            name,
+        )
+    }
+
+    /// Index of the stress section called `name`; the error names the model's sections.
+    pub fn section_index(&self, name: &str) -> Result<usize> {
+        self.lookup(
+            "section",
+            self.sections.iter().map(|x| x.name.as_str()),
+            name,
+        )
+    }
+
+    /// The index of `name` among `names` (the model's parts of one `kind`), or an error that
+    /// lists them.
+    fn lookup<'a>(
+        &self,
+        kind: &'static str,
+        names: impl Iterator<Item = &'a str> + Clone,
+        name: &str,
+    ) -> Result<usize> {
+        names.clone().position(|n| n == name).ok_or_else(|| {
+            let known: Vec<&str> = names.collect();
+            Error::Name {
+                model: self.name.clone(),
+                kind,
+                name: name.to_string(),
+                known: if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                },
+            }
+        })
     }
 
     /// Radial force (N, joint-frame y and z) on the child at bearing `b`: with one bearing on its
@@ -405,14 +451,14 @@ impl Model {
         nalgebra::Vector2::new(split(force.y, moment.z), split(force.z, -moment.y))
     }
 
-    /// Index of the body called `name`.
-    pub fn body_index(&self, name: &str) -> Option<usize> {
-        self.bodies.iter().position(|b| b.name == name)
+    /// Index of the body called `name`; the error names the model's bodies.
+    pub fn body_index(&self, name: &str) -> Result<usize> {
+        self.lookup("body", self.bodies.iter().map(|x| x.name.as_str()), name)
     }
 
-    /// Index of the joint called `name`.
-    pub fn joint_index(&self, name: &str) -> Option<usize> {
-        self.joints.iter().position(|j| j.name == name)
+    /// Index of the joint called `name`; the error names the model's joints.
+    pub fn joint_index(&self, name: &str) -> Result<usize> {
+        self.lookup("joint", self.joints.iter().map(|x| x.name.as_str()), name)
     }
 
     /// The bounds `(lower, upper)` of each declared parameter, in declaration order.

@@ -23,7 +23,7 @@ mod world;
 pub use drive::Rules;
 pub use ensemble::Ensemble;
 pub use quasi::QuasiState;
-pub use state::{Reading, State};
+pub use state::{JointReading, Reading, State};
 pub use thermal::{EnergyAccount, ThermalState};
 pub use wear::DegradationState;
 
@@ -193,7 +193,9 @@ impl Twin {
         &self.state
     }
 
-    /// Restores a snapshot or checkpoint of this model; the run continues bit for bit.
+    /// Restores a snapshot or checkpoint of this model: time, inputs, parameters and every other
+    /// tunable value, bodies, controllers, temperatures, wear and the noise generator (the
+    /// thermal backend stays this twin's); the run continues bit for bit.
     pub fn restore(&mut self, state: &State) -> Result<()> {
         if !state.fits(&self.model) {
             return Err(Error::State(format!(
@@ -209,6 +211,33 @@ impl Twin {
         self.work.refresh_inertia(&self.model, &self.state.tunables);
         self.read_kinematics();
         self.thermal.fields_changed();
+        Ok(())
+    }
+
+    /// The latest reading of the sensor called `name` (measured value, noise-free expected
+    /// value, whether it sampled in the last step); the error names the model's sensors.
+    pub fn sensor(&self, name: &str) -> Result<Reading> {
+        Ok(self.readings()[self.model.sensor_index(name)?])
+    }
+
+    /// The joint called `name`: its position, velocity and reaction; the error names the
+    /// model's joints.
+    pub fn joint(&self, name: &str) -> Result<JointReading> {
+        let j = self.model.joint_index(name)?;
+        let (force, moment) = self.joint_reaction(j);
+        Ok(JointReading {
+            position: self.joint_position(j),
+            velocity: self.joint_velocity(j),
+            force,
+            moment,
+        })
+    }
+
+    /// Sets the model input called `name` (in its declared unit), held until set again; the
+    /// error names the model's inputs.
+    pub fn set_input_by_name(&mut self, name: &str, value: f64) -> Result<()> {
+        let i = self.model.input_index(name)?;
+        self.set_input(i, value);
         Ok(())
     }
 

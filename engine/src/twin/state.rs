@@ -154,6 +154,19 @@ impl State {
     }
 }
 
+/// A joint's motion and reaction after the last step (see [`crate::Twin::joint`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JointReading {
+    /// Position from the initial pose: rad (revolute) or m (prismatic).
+    pub position: f64,
+    /// Velocity: rad/s or m/s.
+    pub velocity: f64,
+    /// Reaction force on the child in N, joint frame (x along the axis).
+    pub force: nalgebra::Vector3<f64>,
+    /// Reaction moment about the anchor on the child in N·m, joint frame.
+    pub moment: nalgebra::Vector3<f64>,
+}
+
 /// One sensor's latest reading, in the sensor's unit.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Reading {

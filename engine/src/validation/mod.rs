@@ -329,27 +329,71 @@ pub fn run_case(dir: &Path) -> CaseResult {
     result
 }
 
-/// The shared dataset file at `relative` under [`data_dir`], or the skip outcome that says
-/// which is absent.
-pub fn shared_data(relative: &str) -> std::result::Result<PathBuf, Outcome> {
-    let Some(dir) = data_dir() else {
-        return Err(Outcome::Skipped(
-            "the shared validation data are absent (set TWIN_DATA_DIR or provide ../shared/validation-data)".into(),
-        ));
-    };
-    let path = dir.join(relative);
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(Outcome::Skipped(format!("{} is absent", path.display())))
+/// The folders where a case looks for the shared validation datasets, in order:
+/// `$TWIN_DATA_DIR` if set, else `shared/validation-data` beside the case's folder and each
+/// of its parents (the repository's `../shared/validation-data` wherever `twin validate` is
+/// run from), then beside the current directory.
+pub fn data_dirs(case_dir: &Path) -> Vec<PathBuf> {
+    if let Some(dir) = std::env::var_os("TWIN_DATA_DIR") {
+        return vec![PathBuf::from(dir)];
+    }
+    let absolute = std::path::absolute(case_dir).unwrap_or_else(|_| case_dir.to_path_buf());
+    let mut dirs: Vec<PathBuf> = absolute
+        .ancestors()
+        .map(|a| a.join("shared").join("validation-data"))
+        .collect();
+    dirs.push(PathBuf::from("../shared/validation-data"));
+    dirs
+}
+
+impl CaseContext<'_> {
+    /// The shared dataset file at `relative` in the first of [`data_dirs`] that holds it, or
+    /// the skip outcome that says where the case looked.
+    pub fn shared_data(&self, relative: &str) -> std::result::Result<PathBuf, Outcome> {
+        let dirs = data_dirs(self.dir);
+        if let Some(path) = dirs.iter().map(|d| d.join(relative)).find(|p| p.is_file()) {
+            return Ok(path);
+        }
+        let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        Err(Outcome::Skipped(format!(
+            "the shared validation data file {relative} is absent (looked in {}; set TWIN_DATA_DIR to the folder that holds it)",
+            looked.join(", ")
+        )))
     }
 }
 
-/// The directory holding the shared validation datasets: `$TWIN_DATA_DIR`, else
-/// `../shared/validation-data` next to the current directory, if it exists.
-pub fn data_dir() -> Option<PathBuf> {
-    std::env::var_os("TWIN_DATA_DIR")
-        .map(PathBuf::from)
-        .or_else(|| Some(PathBuf::from("../shared/validation-data")))
-        .filter(|p| p.is_dir())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 16: a real-data case run from another folder skipped although the data were
+    /// there; the case's own folder and its parents are searched.
+    #[test]
+    fn shared_data_is_found_from_the_case_folder() {
+        let root = std::env::temp_dir().join(format!("twin-data-dirs-{}", std::process::id()));
+        let case = root.join("repo/validation/some_case");
+        let data = root.join("shared/validation-data/set");
+        std::fs::create_dir_all(&case).unwrap();
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join("file.csv"), "x\n1\n").unwrap();
+        let spec: CaseSpec =
+            toml::from_str("kind = \"k\"\ndescription = \"d\"\nsource = \"s\"\ntolerance = 0.0\n")
+                .unwrap();
+        let ctx = CaseContext {
+            dir: &case,
+            spec: &spec,
+        };
+        if std::env::var_os("TWIN_DATA_DIR").is_none() {
+            let found = ctx.shared_data("set/file.csv").ok().unwrap();
+            assert_eq!(found, data.join("file.csv"));
+        }
+        let Err(Outcome::Skipped(why)) = ctx.shared_data("set/absent.csv") else {
+            panic!("an absent file is a skip")
+        };
+        assert!(
+            why.contains("set/absent.csv") && why.contains("looked in"),
+            "{why}"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{CaseContext, Metric, Outcome, shared_data};
+use super::{CaseContext, Metric, Outcome};
 use crate::calibrate::fleet::lives_of;
 use crate::calibrate::{CalibrateOptions, Method, Run, calibrate};
 use crate::data::DataTable;
@@ -128,7 +128,7 @@ fn naive_rul(others: &[f64], elapsed: f64) -> f64 {
 /// Judged: the score is at least `settings.min_score` and the naive guess's, and the mean
 /// absolute error below the naive guess's.
 pub fn pronostia_case(ctx: &CaseContext) -> Result<Outcome> {
-    let path = match shared_data("femto_pronostia/learning_set_features.csv") {
+    let path = match ctx.shared_data("femto_pronostia/learning_set_features.csv") {
         Ok(path) => path,
         Err(skipped) => return Ok(skipped),
     };

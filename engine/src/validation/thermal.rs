@@ -40,7 +40,7 @@ fn case_model_error(ctx: &CaseContext, field: &str, message: &str) -> Error {
 }
 
 fn sensor(model: &Model, ctx: &CaseContext, name: &str) -> Result<usize> {
-    model.sensor_index(name).ok_or_else(|| {
+    model.sensor_index(name).map_err(|_| {
         Error::invalid(
             ctx.model_path()
                 .map(|p| p.display().to_string())

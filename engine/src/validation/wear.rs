@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{CaseContext, Metric, Outcome, shared_data};
+use super::{CaseContext, Metric, Outcome};
 use crate::calibrate::fleet::new_unit_prior;
 use crate::calibrate::{CalibrateOptions, Run, calibrate, predictions};
 use crate::data::DataTable;
@@ -118,12 +118,12 @@ fn measured(run: &Run, sensor: usize) -> usize {
 /// (updating must not make the forecast worse). Also: the residuals of the calibration on all
 /// cases shrink against the model's prior.
 pub fn milling_leave_one_out_case(ctx: &CaseContext) -> Result<Outcome> {
-    let path = match shared_data("nasa_milling/labels_cases_1_8.csv") {
+    let path = match ctx.shared_data("nasa_milling/labels_cases_1_8.csv") {
         Ok(path) => path,
         Err(skipped) => return Ok(skipped),
     };
     let model = Model::from_file(ctx.model_path()?)?;
-    let sensor = model.sensor_index("flank_wear").ok_or_else(|| {
+    let sensor = model.sensor_index("flank_wear").map_err(|_| {
         Error::invalid(
             &model.source,
             None,
@@ -248,7 +248,7 @@ pub fn bearing_life_case(ctx: &CaseContext) -> Result<Outcome> {
     // The jack and the shaft's weight both load the bearing: the jack makes up the rest of 2 kN.
     let weight: f64 = model.bodies.iter().map(|b| b.mass).sum::<f64>() * model.gravity.norm();
     let input = |name: &str| {
-        model.input_index(name).ok_or_else(|| {
+        model.input_index(name).map_err(|_| {
             Error::invalid(
                 &model.source,
                 None,
