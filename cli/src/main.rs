@@ -2,6 +2,7 @@
 
 mod commands;
 mod finite;
+mod human;
 mod plot;
 mod provenance;
 mod report;

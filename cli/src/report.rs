@@ -22,11 +22,10 @@ pub fn print_rul(line: String, r: &RulSummary) {
     }
 }
 
-/// `RUL EVENT: median … (90 % interval … … )`, times in s or "beyond the horizon".
+/// `RUL EVENT: median … (90 % interval … … )`, times as durations or "beyond the horizon".
 pub fn rul_line(event: &str, r: &RulSummary) -> String {
-    let secs = |x: Option<f64>| {
-        x.map_or_else(|| "beyond the horizon".to_string(), |s| format!("{s:.0} s"))
-    };
+    let secs =
+        |x: Option<f64>| x.map_or_else(|| "beyond the horizon".to_string(), crate::human::duration);
     let point = match &r.loss {
         Some(loss) => format!("; for the loss {loss}: {}", secs(r.point)),
         None => String::new(),

@@ -98,6 +98,12 @@ fn simulate_writes_traces_and_a_report() {
         )
     );
     assert_eq!(lines.count(), 201); // inputs at t = 0, then 100 Hz for 2 s
+    // Issue 16: times from step counts, written as the shortest text that round-trips
+    // (`0.35`, not `0.35000000000000003`).
+    for line in csv.lines().skip(1) {
+        let time = line.split(',').next().unwrap();
+        assert!(time.len() <= 4, "{time}");
+    }
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(r["steps"], 2000);

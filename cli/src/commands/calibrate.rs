@@ -15,6 +15,7 @@ use machine_twin::prognosis::RulLoss;
 use machine_twin::thermal::Backend;
 use machine_twin::{Error, Model, Result};
 
+use crate::human;
 use crate::provenance::Provenance;
 
 use super::{BackendArg, counted, positive_seconds, progress_bar, resolve_backend, write_atomic};
@@ -390,51 +391,67 @@ fn warn_about_data(model: &Model, runs: &[Run], paths: &[String]) {
 /// Prints the calibration's summary: the job, each parameter, the residuals, the outlook.
 fn print_summary(model: &Model, report: &CalibrationReport) {
     eprintln!(
-        "{}: {} over {} run(s), {:.1} s of data in {:.2} s wall (real-time factor {:.1}){}",
+        "{}: {} over {}, {} of data in {} wall (real-time factor {}){}",
         model.name,
         report.method,
-        report.runs.len(),
-        report.sim_seconds,
-        report.wall_seconds,
-        report.real_time_factor,
+        counted(report.runs.len(), "run", "runs"),
+        human::duration(report.sim_seconds),
+        human::duration(report.wall_seconds),
+        human::number(report.real_time_factor, 3),
         report
             .iterations
             .map(|i| format!(
-                ", {i} iterations, converged: {}",
+                ", {}, converged: {}",
+                counted(i, "iteration", "iterations"),
                 report.converged.unwrap_or(false)
             ))
             .unwrap_or_default()
     );
-    for (path, p) in &report.parameters {
+    for (p, (path, s)) in model.parameters.iter().zip(&report.parameters) {
+        let unit = model.parameter_unit(p.target);
         eprintln!(
-            "  {path}: {:.6e} ± {:.2e} (90 % interval {:.6e} … {:.6e}; prior {:.4e} ± {:.2e})",
-            p.mean, p.std, p.p05, p.p95, p.prior_mean, p.prior_std
+            "  {path}: {}; prior {}",
+            human::estimate_with_interval(s.mean, s.std, (s.p05, s.p95), unit),
+            human::estimate(s.prior_mean, s.prior_std, unit),
         );
     }
     for (sensor, r) in &report.residual_rmse {
         eprintln!(
-            "  residual RMSE {sensor}: {:.4e} → {:.4e} {} ({} samples)",
-            r.before, r.after, r.unit, r.samples
+            "  residual RMSE {sensor}: {} → {} ({} samples)",
+            human::quantity(r.before, &r.unit),
+            human::quantity(r.after, &r.unit),
+            r.samples
         );
     }
-    print_outlook(report);
+    print_outlook(model, report);
 }
 
 /// Prints wear, damage and RUL at the end of the data (models that have them).
-fn print_outlook(report: &CalibrationReport) {
-    for (name, b) in report.wear.iter().chain(&report.damage) {
+fn print_outlook(model: &Model, report: &CalibrationReport) {
+    let last = report.runs.last().map(String::as_str).unwrap_or("the data");
+    let wear = model.wear.iter().filter_map(|w| {
+        let b = report.wear.get(&w.name)?;
+        Some((format!("wear {} ({})", w.name, w.quantity()), w.unit(), b))
+    });
+    let damage = report
+        .damage
+        .iter()
+        .map(|(name, b)| (format!("damage {name} (Miner sum)"), "1", b));
+    for (what, unit, b) in wear.chain(damage) {
         eprintln!(
-            "  {name} at the last data point: {:.4e} (90 % interval {:.4e} … {:.4e})",
-            b.p50, b.p05, b.p95
+            "  {what} at the end of {last}: {} (90 % interval {} … {})",
+            human::quantity(b.p50, unit),
+            human::quantity(b.p05, unit),
+            human::quantity(b.p95, unit)
         );
     }
     for (event, r) in &report.rul {
         crate::report::print_rul(
             format!(
-                "  {}; {:.0} % of the posterior reaches it within {:.0} s",
+                "  {}; {:.0} % of the posterior reaches it within {}",
                 crate::report::rul_line(event, r),
                 100.0 * r.reached,
-                r.horizon
+                human::duration(r.horizon)
             ),
             r,
         );

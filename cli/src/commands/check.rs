@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use machine_twin::{Model, Result};
 
-use super::{counted, human_bytes, three_digits};
+use super::counted;
+use crate::human::{bytes as human_bytes, three_digits};
 
 /// Runs `twin check`.
 pub fn check(model: &Path) -> Result<ExitCode> {

@@ -10,6 +10,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use machine_twin::data::{DataTable, InputSeries, Policy};
 use machine_twin::thermal::{Backend, BackendChoice, choose};
 use machine_twin::{Error, Model, Result};
 
@@ -54,6 +55,40 @@ pub(crate) fn progress_bar(len: u64) -> ProgressBar {
     bar
 }
 
+/// Reads an inputs file (a schedule: `time` and model inputs, strict), warning on stderr
+/// about every model input it does not give (held at its default) and every column that
+/// names a sensor (an inputs file sets inputs only: the column is not used).
+pub(crate) fn read_schedule(path: &str, model: &Model) -> Result<InputSeries> {
+    let table = DataTable::read(path, Policy::Strict)?;
+    table.check_columns(model)?;
+    let series = InputSeries::from_table(model, &table);
+    for warning in schedule_warnings(model, &table.columns, &series) {
+        eprintln!("{path}: {warning}");
+    }
+    Ok(series)
+}
+
+/// What an inputs file with `columns` leaves out or misnames (see [`read_schedule`]).
+fn schedule_warnings(model: &Model, columns: &[String], series: &InputSeries) -> Vec<String> {
+    let mut warnings: Vec<String> = columns
+        .iter()
+        .filter(|c| model.sensor_index(c).is_ok())
+        .map(|c| {
+            format!("column `{c}` is a sensor, not a model input: an inputs file sets inputs only, so it is not used")
+        })
+        .collect();
+    for (i, input) in model.inputs.iter().enumerate() {
+        if !series.drives(i) {
+            warnings.push(format!(
+                "no values for model input `{}`: held at its default, {}",
+                input.name,
+                crate::human::quantity(input.default, &input.unit)
+            ));
+        }
+    }
+    warnings
+}
+
 /// Most ensemble members a command takes: each member is a whole twin (a few kB to MB).
 const MAX_MEMBERS: usize = 100_000;
 
@@ -88,8 +123,8 @@ pub(crate) fn check_memory(model: &Model, twins: usize) -> Result<()> {
             "{} twins of this model need about {} for their thermal state; this machine has {} \
              available (fewer --members, or a coarser grid)",
             twins,
-            human_bytes(need),
-            human_bytes(available)
+            crate::human::bytes(need),
+            crate::human::bytes(available)
         ),
     ))
 }
@@ -100,23 +135,6 @@ fn available_memory() -> Option<usize> {
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib.saturating_mul(1024))
-}
-
-/// A byte count as a person reads it: `931 B`, `14.6 kB`, `2.15 GB` (powers of 1000).
-pub(crate) fn human_bytes(bytes: usize) -> String {
-    let x = bytes as f64;
-    match x {
-        x if x >= 1e9 => format!("{} GB", three_digits(x / 1e9)),
-        x if x >= 1e6 => format!("{} MB", three_digits(x / 1e6)),
-        x if x >= 1e3 => format!("{} kB", three_digits(x / 1e3)),
-        _ => format!("{bytes} B"),
-    }
-}
-
-/// `x` (1 ≤ x < 1000 after scaling) to three significant digits: `2.15`, `14.6`, `931`.
-pub(crate) fn three_digits(x: f64) -> String {
-    let decimals = (2 - x.abs().log10().floor() as i32).clamp(0, 2) as usize;
-    format!("{x:.decimals$}")
 }
 
 /// Writes `value` as pretty JSON to `path`, refusing a value that holds `inf` or NaN (JSON

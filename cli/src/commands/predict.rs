@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use clap::Args;
 use machine_twin::calibrate::{Checkpoint, draw_fleet_prior};
-use machine_twin::data::{DataTable, InputSeries, Policy, TraceWriter};
+use machine_twin::data::TraceWriter;
 use machine_twin::prognosis::{
     Band, FleetLives, Prognosis, RulLoss, apply_fleet_survival, draw_gaussian,
     forecast_with_progress,
@@ -224,8 +224,7 @@ pub fn predict(args: &PredictArgs) -> Result<ExitCode> {
     let model = Model::from_file(&args.model)?;
     super::check_members(args.members, 1)?;
     super::check_memory(&model, args.members)?;
-    let table = DataTable::read(&args.inputs, Policy::Strict)?;
-    let schedule = InputSeries::from_table(&model, &table);
+    let schedule = super::read_schedule(&args.inputs, &model)?;
     let horizon = args
         .horizon
         .or_else(|| schedule.end_time().filter(|t| *t > 0.0))
@@ -330,8 +329,12 @@ pub fn predict(args: &PredictArgs) -> Result<ExitCode> {
         crate::plot::prognosis_plot(path, &model, &outlook)?;
     }
     eprintln!(
-        "{}: {} members from t = {start_time:.0} s over {horizon:.0} s in {wall:.2} s wall",
-        model.name, outlook.members
+        "{}: {} members from t = {} over {} in {} wall",
+        model.name,
+        outlook.members,
+        crate::human::duration(start_time),
+        crate::human::duration(horizon),
+        crate::human::duration(wall)
     );
     for (event, r) in &outlook.rul {
         print_rul(

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use machine_twin::data::{DataTable, InputSeries, Policy, TraceWriter};
+use machine_twin::data::TraceWriter;
 use machine_twin::simulate::{SimulateOptions, simulate as run_simulation};
 use machine_twin::{Error, Model, Result};
 
@@ -67,14 +67,11 @@ fn parse_set(s: &str) -> Result<(String, f64)> {
 pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
     let model = Model::from_file(&args.model)?;
     super::check_memory(&model, 1)?;
-    let inputs = match &args.inputs {
-        Some(path) => {
-            let table = DataTable::read(path, Policy::Strict)?;
-            table.check_columns(&model)?;
-            Some(InputSeries::from_table(&model, &table))
-        }
-        None => None,
-    };
+    let inputs = args
+        .inputs
+        .as_deref()
+        .map(|path| super::read_schedule(path, &model))
+        .transpose()?;
     let backend = resolve_backend(args.backend, &model, 1)?;
     let options = SimulateOptions {
         backend,
@@ -125,14 +122,15 @@ pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
         let label = path.display().to_string();
         std::fs::write(path, state.0.to_json()?).map_err(|e| Error::io(label, e))?;
     }
+    let h = |x: f64, unit: &str| crate::human::quantity(x, unit);
     eprintln!(
-        "{}: simulated {:.3} s in {:.3} s wall ({} steps integrated, {:.0} steps/s, real-time factor {:.1}{}){}",
+        "{}: simulated {} in {} wall ({} steps integrated, {} steps/s, real-time factor {}{}){}",
         model.name,
-        report.sim_seconds,
-        report.wall_seconds,
+        crate::human::duration(report.sim_seconds),
+        crate::human::duration(report.wall_seconds),
         report.steps,
-        report.steps_per_second,
-        report.real_time_factor,
+        crate::human::number(report.steps_per_second, 3),
+        crate::human::number(report.real_time_factor, 3),
         if report.quasi_steady_share > 0.0 {
             format!(
                 "; quasi-steady sub-stepping over {:.1} % of the time",
@@ -148,20 +146,28 @@ pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
     );
     if let Some(th) = &report.thermal {
         eprintln!(
-            "thermal: {} grid node updates ({:.3e}/s of wall time), heat entered {:.1} J, stored {:.1} J, lost {:.1} J (balance error {:.2e})",
+            "thermal: {} grid node updates ({}/s of wall time), heat entered {}, stored {}, lost {} (balance error {})",
             th.grid_node_updates,
-            th.grid_node_updates_per_second,
-            th.heat_entered_j,
-            th.heat_stored_j,
-            th.heat_lost_j,
-            th.balance_error
+            crate::human::number(th.grid_node_updates_per_second, 3),
+            h(th.heat_entered_j, "J"),
+            h(th.heat_stored_j, "J"),
+            h(th.heat_lost_j, "J"),
+            crate::human::number(th.balance_error, 2)
         );
     }
-    for (name, w) in &report.wear {
-        eprintln!("wear {name}: {w:.4e} at the end");
+    for (w, value) in model.wear.iter().zip(report.wear.values()) {
+        eprintln!(
+            "wear {} ({}): {} at the end",
+            w.name,
+            w.quantity(),
+            h(*value, w.unit())
+        );
     }
     for (name, d) in &report.damage {
-        eprintln!("damage {name}: {d:.4e} (Miner) at the end");
+        eprintln!(
+            "damage {name} (Miner sum): {} at the end",
+            crate::human::number(*d, 4)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -370,6 +370,18 @@ impl Model {
         compile::compile(src, label).map(Arc::new)
     }
 
+    /// The time in s after `steps` mechanical steps from 0: `steps / (1/dt_mech)` where the
+    /// step is a whole fraction of a second (exact at every round time: 350 steps of 1 ms are
+    /// 0.35 s, not 0.35000000000000003), else `steps · dt_mech`.
+    pub fn step_time(&self, steps: u64) -> f64 {
+        let per_second = (1.0 / self.dt_mech).round();
+        if per_second >= 1.0 && (1.0 / per_second - self.dt_mech).abs() <= 1e-15 * self.dt_mech {
+            steps as f64 / per_second
+        } else {
+            steps as f64 * self.dt_mech
+        }
+    }
+
     /// Index of the input called `name`; the error names the model's inputs.
     pub fn input_index(&self, name: &str) -> Result<usize> {
         self.lookup("input", self.inputs.iter().map(|x| x.name.as_str()), name)

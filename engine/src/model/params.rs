@@ -322,6 +322,32 @@ impl Tunables {
     }
 }
 
+impl Model {
+    /// The SI unit of the value at `target` (`1` for multipliers; empty where it depends on the
+    /// law or controller: wear-law parameters and PID gains).
+    pub fn parameter_unit(&self, target: ParamTarget) -> &str {
+        use super::JointKind::Prismatic;
+        let prismatic = |j: usize| self.joints[j].kind == Prismatic;
+        match target {
+            ParamTarget::JointCoulomb(j) if prismatic(j) => "N",
+            ParamTarget::JointCoulomb(_) => "N·m",
+            ParamTarget::JointViscous(j) if prismatic(j) => "N·s/m",
+            ParamTarget::JointViscous(_) => "N·m·s/rad",
+            ParamTarget::BodyMass(_) => "kg",
+            ParamTarget::DriveKp(_) | ParamTarget::DriveKi(_) | ParamTarget::DriveKd(_) => "",
+            ParamTarget::DriveMaxTorque(_) => "N·m",
+            ParamTarget::DriveTorqueConstant(_) => "N·m/A",
+            ParamTarget::DriveResistance(_) => "Ω",
+            ParamTarget::LoadScale(_) => "1",
+            ParamTarget::SensorBias(s) | ParamTarget::SensorNoise(s) => self.sensors[s].unit,
+            ParamTarget::ThermalCapacity(_) => "J/K",
+            ParamTarget::ThermalConductance(_) => "W/K",
+            ParamTarget::GridConvection(..) => "W/(m²·K)",
+            ParamTarget::Wear(..) => "",
+        }
+    }
+}
+
 /// Checks that `value` is allowed at `target` (finite; non-negative where physics demands it).
 pub(crate) fn check_value(path: &str, target: ParamTarget, value: f64) -> Result<()> {
     use crate::wear::Sign;

@@ -255,7 +255,7 @@ impl Twin {
             .world
             .step(&mut self.pipeline, &model.gravity, &self.integration);
         self.state.steps += 1;
-        self.state.time = self.state.steps as f64 * dt;
+        self.state.time = model.step_time(self.state.steps);
         self.update_joint_kinematics(dt);
         let w = &mut self.work;
         for b in 0..model.bodies.len() {

@@ -78,7 +78,7 @@ impl Twin {
             .for_each(|p| *p *= scale);
         self.state.steps = before + every;
         self.substepped_seconds += every as f64 * dt;
-        self.state.time = self.state.steps as f64 * dt;
+        self.state.time = self.model.step_time(self.state.steps);
         self.thermal_stage(before, grids)
     }
 }

@@ -333,6 +333,15 @@ impl WearElement {
         }
     }
 
+    /// What [`WearElement::reported`] measures, in words: `depth`, `consumed L10`, `VB`.
+    pub fn quantity(&self) -> &'static str {
+        match &self.law {
+            Law::Archard { .. } => "depth",
+            Law::Bearing { .. } => "consumed L10",
+            Law::FlankWear { .. } => "VB",
+        }
+    }
+
     /// Unit of [`WearElement::reported`].
     pub fn unit(&self) -> &'static str {
         match &self.law {
