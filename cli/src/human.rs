@@ -17,6 +17,16 @@ const PREFIXES: [(&str, f64); 7] = [
     ("n", 1e-9),
 ];
 
+/// The SI prefix and factor for values of about `x` in `unit`: one that puts `x` between 1
+/// and 1000 where the unit takes prefixes, else none.
+pub fn prefix(unit: &str, x: f64) -> (&'static str, f64) {
+    if PREFIXED.contains(&unit) {
+        prefix_for(x)
+    } else {
+        ("", 1.0)
+    }
+}
+
 /// The prefix and factor that put `x` (in a prefixable unit) between 1 and 1000.
 fn prefix_for(x: f64) -> (&'static str, f64) {
     let a = x.abs();
@@ -61,11 +71,7 @@ pub fn quantity(x: f64, unit: &str) -> String {
     if unit == "s" {
         return duration(x);
     }
-    let (prefix, factor) = if PREFIXED.contains(&unit) {
-        prefix_for(x)
-    } else {
-        ("", 1.0)
-    };
+    let (prefix, factor) = prefix(unit, x);
     with_unit(number(x / factor, 4), prefix, unit)
 }
 
@@ -81,11 +87,7 @@ struct Style<'a> {
 
 impl<'a> Style<'a> {
     fn new(mean: f64, std: f64, unit: &'a str) -> Self {
-        let (prefix, factor) = if PREFIXED.contains(&unit) {
-            prefix_for(mean)
-        } else {
-            ("", 1.0)
-        };
+        let (prefix, factor) = prefix(unit, mean);
         let (m, s) = ((mean / factor).abs(), std / factor);
         let size = m.max(s);
         let exponent = (!plain(size) && size.is_finite()).then(|| size.log10().floor() as i32);

@@ -390,7 +390,7 @@ fn calibrate_recovers_friction_and_reports_it() {
     assert_eq!(p["files"][1]["sha256"].as_str().unwrap().len(), 64);
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(
-        svg.starts_with("<svg") && svg.contains("current [A]"),
+        svg.starts_with("<svg") && svg.contains("current (A)"),
         "a panel per sensor"
     );
     let lines = std::fs::read_to_string(&trace).unwrap();
@@ -665,7 +665,19 @@ fn calibrate_reports_wear_and_rul_and_predict_forecasts_them() {
         median > 600.0 && median < 3600.0,
         "a fresh tool reaches 0.3 mm in {median} s"
     );
-    assert!(std::fs::read_to_string(&plot).unwrap().contains("<svg"));
+    // Issue 16: the plot marks the remaining life and the threshold, with units on its axes.
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg"));
+    for mark in [
+        "p05",
+        "p50",
+        "p95",
+        "RUL p05/p50/p95 (dashed)",
+        "event threshold (red)",
+    ] {
+        assert!(svg.contains(mark), "{mark}");
+    }
+    assert!(svg.contains("flank_wear (µm)") || svg.contains("flank_wear (mm)"));
     // Neither --params nor --state: a usage error that names what is missing.
     let o = twin(&[
         "predict",

@@ -67,8 +67,8 @@ pub struct CalibrateArgs {
     /// Write the estimates over time (NDJSON) here.
     #[arg(long)]
     trace: Option<PathBuf>,
-    /// Plot measured data against the prior and the calibrated twin, one panel per sensor
-    /// (SVG; the first run).
+    /// Plot measured data against the prior and the calibrated twin, one panel per run and
+    /// sensor with data (SVG, axes in readable units, lines decimated for drawing).
     #[arg(long)]
     plot: Option<PathBuf>,
     /// Keep a checkpoint here (replaced atomically), so that a killed job can `--resume`.
