@@ -177,6 +177,9 @@ fn calibrate_follow(
         q.values().map(|d| d.out_of_order).sum::<usize>(),
         q.values().map(|d| d.gaps).sum::<usize>(),
     );
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -424,6 +427,9 @@ fn print_summary(model: &Model, report: &CalibrationReport) {
         );
     }
     print_outlook(model, report);
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
 }
 
 /// Prints wear, damage and RUL at the end of the data (models that have them).

@@ -355,6 +355,11 @@ fn fleet_report(
         wear: last.as_ref().map(|u| u.wear.clone()).unwrap_or_default(),
         damage: last.as_ref().map(|u| u.damage.clone()).unwrap_or_default(),
         rul: last.map(|u| u.rul).unwrap_or_default(),
+        warnings: std::iter::once(&joint.warnings)
+            .chain(units.iter().map(|u| &u.warnings))
+            .flatten()
+            .cloned()
+            .collect(),
     }
 }
 

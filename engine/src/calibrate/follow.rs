@@ -232,7 +232,14 @@ pub fn follow(
             "no measurement arrived",
         ));
     }
-    let mut report = filter_report(model, &[run], options, &prior, assimilation.filter())?;
+    let mut report = filter_report(
+        model,
+        &[run],
+        options,
+        &prior,
+        assimilation.filter(),
+        &mut |_| {},
+    )?;
     report.set_wall(start.elapsed().as_secs_f64());
     Ok(report)
 }

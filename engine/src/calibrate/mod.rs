@@ -8,6 +8,7 @@
 pub mod assimilate;
 pub mod batch;
 mod checkpoint;
+pub mod diagnostics;
 pub mod filters;
 pub mod fleet;
 pub mod follow;
@@ -318,10 +319,14 @@ pub(crate) fn calibrate_pooled(
                     Some(start)
                 })
                 .collect();
+            // The filtering is one share of the job, the replays of the report after it the
+            // rest: members : before-and-after replays : outlook draws (see filter_report).
+            let shares = report::FilterShares::new(model, options);
             let mut sink = FnSink(
                 |rec: &TraceRecord| {
                     trace(rec)?;
-                    progress(((before[rec.run] + rec.time) / total_time.max(1e-12)).min(1.0));
+                    let done = ((before[rec.run] + rec.time) / total_time.max(1e-12)).min(1.0);
+                    progress(shares.filtering(done));
                     Ok(())
                 },
                 save,
@@ -335,7 +340,7 @@ pub(crate) fn calibrate_pooled(
                 }
                 a.finish_run(&mut sink)?;
             }
-            report::filter_report(model, runs, options, prior, a.filter())
+            report::filter_report(model, runs, options, prior, a.filter(), progress)
         }
     }
 }

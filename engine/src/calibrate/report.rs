@@ -97,6 +97,10 @@ pub struct CalibrationReport {
     /// operating conditions held.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub rul: IndexMap<String, crate::prognosis::RulSummary>,
+    /// What a reader should know before trusting the intervals (too few members for the
+    /// parameters, a collapsed ensemble, a fit that did not converge), in words.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl CalibrationReport {
@@ -197,6 +201,41 @@ pub(crate) fn filter_posterior(
     (summaries, corr)
 }
 
+/// The shares of an online calibration's wall time, for its progress fraction: filtering
+/// (`members` twins through the data), the before-and-after replays (two twins, side by side),
+/// and the outlook's draws (`--members` replays where the model has a prognosis).
+pub(crate) struct FilterShares {
+    filtering: f64,
+    replays: f64,
+}
+
+impl FilterShares {
+    pub(crate) fn new(model: &Model, options: &CalibrateOptions) -> Self {
+        let members = options.members.max(1) as f64;
+        let outlook = if crate::prognosis::has_prognosis(model) {
+            members
+        } else {
+            0.0
+        };
+        // The replays run two twins side by side: about one member's cost on two cores.
+        let total = members + 1.0 + outlook;
+        Self {
+            filtering: members / total,
+            replays: (members + 1.0) / total,
+        }
+    }
+
+    /// The job's fraction done when `done` of the data are filtered.
+    pub(crate) fn filtering(&self, done: f64) -> f64 {
+        done * self.filtering
+    }
+
+    /// The job's fraction done once the before-and-after replays are done.
+    pub(crate) fn replays_done(&self) -> f64 {
+        self.replays
+    }
+}
+
 /// The report of an online calibration once its filter has seen every row of `runs`: the
 /// members' weighted posterior, the fit before and after (the runs replayed at the prior and
 /// posterior means), and the outlook where the model has one. `calibrate` and `--follow`
@@ -207,10 +246,18 @@ pub(crate) fn filter_report(
     options: &CalibrateOptions,
     prior: &[(f64, f64)],
     filter: &dyn Estimator,
+    progress: &mut dyn FnMut(f64),
 ) -> Result<CalibrationReport> {
     let (summaries, correlation) = filter_posterior(filter, prior);
-    let sums = before_after(model, runs, prior, &summaries)?;
     let members = filter.ensemble().len();
+    let warnings = super::diagnostics::filter_warnings(
+        options.method,
+        members,
+        &correlation,
+        &filter.samples().1,
+    );
+    let sums = before_after(model, runs, prior, &summaries)?;
+    progress(FilterShares::new(model, options).replays_done());
     let mut report = finish(
         model,
         runs,
@@ -221,6 +268,7 @@ pub(crate) fn filter_report(
         members,
         sums,
     )?;
+    report.warnings = warnings;
     if crate::prognosis::has_prognosis(model) {
         let (mut x, mut w) = filter.samples();
         // Each sample replays the last run. A Kalman filter's posterior is a Gaussian whose
@@ -294,5 +342,6 @@ pub(crate) fn finish(
         wear: IndexMap::new(),
         damage: IndexMap::new(),
         rul: IndexMap::new(),
+        warnings: Vec::new(),
     })
 }

@@ -10,6 +10,11 @@
 
 pub mod conditions;
 pub mod cpu;
+#[cfg(feature = "gpu")]
+pub mod gpu;
+/// The GPU path's names in a build without the `gpu` feature: no adapter ever opens.
+#[cfg(not(feature = "gpu"))]
+#[path = "gpu_absent.rs"]
 pub mod gpu;
 pub mod grid;
 pub mod kernels;

@@ -393,6 +393,11 @@ pub(super) fn report(
         p + 1,
         (before, after),
     )?;
+    if !result.converged {
+        report
+            .warnings
+            .push(not_converged(model, &report, options.max_iterations));
+    }
     if crate::prognosis::has_prognosis(model) {
         let posterior = outlook::Posterior::Linear {
             outputs: result.outputs,
@@ -402,4 +407,29 @@ pub(super) fn report(
         outlook::attach(&mut report, model, runs, posterior, options)?;
     }
     Ok(report)
+}
+
+/// What to try when a fit stopped at `max_iterations` with its cost still falling: more
+/// iterations, or fewer parameters (those the data barely inform, their posterior std above
+/// half the prior's, are named).
+fn not_converged(model: &Model, report: &CalibrationReport, max_iterations: usize) -> String {
+    let weak: Vec<&str> = model
+        .parameters
+        .iter()
+        .zip(report.parameters.values())
+        .filter(|(_, s)| s.std > 0.5 * s.prior_std)
+        .map(|(p, _)| p.path.as_str())
+        .collect();
+    let fewer = if weak.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", or calibrate fewer parameters: these data barely inform {} (posterior std above half the prior's)",
+            weak.join(", ")
+        )
+    };
+    format!(
+        "not converged: the cost was still falling after {max_iterations} iterations, so the estimates are where the fit stopped; try --max-iterations {}{fewer}",
+        2 * max_iterations
+    )
 }

@@ -12,7 +12,7 @@
 //! [`crate::thermal::conditions`]. WGSL has no includes: the three files are one module.
 
 pub mod heat_step;
-#[cfg(test)]
+#[cfg(all(test, feature = "gpu"))]
 mod parity;
 pub mod reduce;
 
