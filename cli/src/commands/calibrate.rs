@@ -236,6 +236,12 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
         .as_deref()
         .map(|p| crate::report::read_distribution(p, &model, true))
         .transpose()?;
+    // From a fleet report, the constants a new unit holds at the fleet's estimate.
+    let held: Vec<bool> = prior
+        .as_ref()
+        .filter(|d| d.is_fleet())
+        .map(|d| d.units.iter().map(Vec::is_empty).collect())
+        .unwrap_or_default();
     let mut options = CalibrateOptions {
         method: method_of(args.method),
         members: args.members,
@@ -337,7 +343,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
     if let Some(path) = &args.plot {
         crate::plot::calibration_plot(path, &model, &runs, &report)?;
     }
-    print_summary(&model, &report);
+    print_summary(&model, &report, &held);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -391,8 +397,9 @@ fn warn_about_data(model: &Model, runs: &[Run], paths: &[String]) {
     }
 }
 
-/// Prints the calibration's summary: the job, each parameter, the residuals, the outlook.
-fn print_summary(model: &Model, report: &CalibrationReport) {
+/// Prints the calibration's summary: the job, each parameter (those `held` at a fleet's
+/// estimate said to be), the residuals, the outlook.
+fn print_summary(model: &Model, report: &CalibrationReport, held: &[bool]) {
     eprintln!(
         "{}: {} over {}, {} of data in {} wall (real-time factor {}){}",
         model.name,
@@ -410,8 +417,13 @@ fn print_summary(model: &Model, report: &CalibrationReport) {
             ))
             .unwrap_or_default()
     );
-    for (p, (path, s)) in model.parameters.iter().zip(&report.parameters) {
+    for (j, (p, (path, s))) in model.parameters.iter().zip(&report.parameters).enumerate() {
         let unit = model.parameter_unit(p.target);
+        if held.get(j) == Some(&true) {
+            let value = human::quantity(s.mean, unit);
+            eprintln!("  {path}: {value} (held at the fleet's estimate)");
+            continue;
+        }
         eprintln!(
             "  {path}: {}; prior {}",
             human::estimate_with_interval(s.mean, s.std, (s.p05, s.p95), unit),

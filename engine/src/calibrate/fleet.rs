@@ -341,7 +341,8 @@ fn fleet_report(
         population,
         residual_rmse,
         data_quality: joint.data_quality.clone(),
-        sim_seconds: joint.sim_seconds + units.iter().map(|u| u.sim_seconds).sum::<f64>(),
+        // Seconds of data, as for one run: the two stages read the same data.
+        sim_seconds: joint.sim_seconds,
         wall_seconds: 0.0,
         real_time_factor: 0.0,
         iterations: std::iter::once(joint.iterations)
