@@ -192,17 +192,11 @@ fn with_unit(value: String, prefix: &str, unit: &str) -> String {
 pub fn bytes(bytes: usize) -> String {
     let x = bytes as f64;
     match x {
-        x if x >= 1e9 => format!("{} GB", three_digits(x / 1e9)),
-        x if x >= 1e6 => format!("{} MB", three_digits(x / 1e6)),
-        x if x >= 1e3 => format!("{} kB", three_digits(x / 1e3)),
+        x if x >= 1e9 => format!("{} GB", number(x / 1e9, 3)),
+        x if x >= 1e6 => format!("{} MB", number(x / 1e6, 3)),
+        x if x >= 1e3 => format!("{} kB", number(x / 1e3, 3)),
         _ => format!("{bytes} B"),
     }
-}
-
-/// `x` (1 ≤ x < 1000 after scaling) to three significant digits: `2.15`, `14.6`, `931`.
-pub fn three_digits(x: f64) -> String {
-    let decimals = (2 - x.abs().log10().floor() as i32).clamp(0, 2) as usize;
-    format!("{x:.decimals$}")
 }
 
 #[cfg(test)]

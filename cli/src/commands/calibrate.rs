@@ -350,10 +350,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
 /// Says which model inputs the data leave at their defaults, and what the reader left out.
 fn warn_about_data(model: &Model, runs: &[Run], paths: &[String]) {
     for (r, path) in runs.iter().zip(paths) {
-        let missing: Vec<&str> = model
-            .inputs
-            .iter()
-            .filter(|i| !r.drives_input(model, &i.name))
+        let missing: Vec<&str> = super::undriven_inputs(model, &r.inputs)
             .map(|i| i.name.as_str())
             .collect();
         if !missing.is_empty() {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use machine_twin::{Model, Result};
 
 use super::counted;
-use crate::human::{bytes as human_bytes, three_digits};
+use crate::human::{bytes as human_bytes, number};
 
 /// Runs `twin check`.
 pub fn check(model: &Path) -> Result<ExitCode> {
@@ -70,9 +70,9 @@ pub fn check(model: &Path) -> Result<ExitCode> {
 /// A count per second as a person reads it: `1000`, `2.57 million`, `3.10 billion`.
 fn format_count(x: f64) -> String {
     if x >= 1e9 {
-        format!("{} billion", three_digits(x / 1e9))
+        format!("{} billion", number(x / 1e9, 3))
     } else if x >= 1e6 {
-        format!("{} million", three_digits(x / 1e6))
+        format!("{} million", number(x / 1e6, 3))
     } else {
         format!("{}", x.round())
     }

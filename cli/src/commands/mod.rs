@@ -77,16 +77,27 @@ fn schedule_warnings(model: &Model, columns: &[String], series: &InputSeries) ->
             format!("column `{c}` is a sensor, not a model input: an inputs file sets inputs only, so it is not used")
         })
         .collect();
-    for (i, input) in model.inputs.iter().enumerate() {
-        if !series.drives(i) {
-            warnings.push(format!(
-                "no values for model input `{}`: held at its default, {}",
-                input.name,
-                crate::human::quantity(input.default, &input.unit)
-            ));
-        }
+    for input in undriven_inputs(model, series) {
+        warnings.push(format!(
+            "no values for model input `{}`: held at its default, {}",
+            input.name,
+            crate::human::quantity(input.default, &input.unit)
+        ));
     }
     warnings
+}
+
+/// The model inputs that `series` gives no values for (they keep their defaults).
+pub(crate) fn undriven_inputs<'a>(
+    model: &'a Model,
+    series: &'a InputSeries,
+) -> impl Iterator<Item = &'a machine_twin::model::Input> {
+    model
+        .inputs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !series.drives(*i))
+        .map(|(_, input)| input)
 }
 
 /// Most ensemble members a command takes: each member is a whole twin (a few kB to MB).

@@ -189,15 +189,14 @@ pub fn predictions(model: &Arc<Model>, run: &Run, theta: &[f64]) -> Result<Vec<V
 
 /// Weighted summaries and correlation of a filter's parameter samples.
 pub(crate) fn filter_posterior(
-    filter: &dyn Estimator,
+    (x, w): (&[Vec<f64>], &[f64]),
     prior: &[(f64, f64)],
 ) -> (Vec<ParameterSummary>, Vec<Vec<f64>>) {
-    let (x, w) = filter.samples();
     let summaries: Vec<ParameterSummary> = (0..prior.len())
-        .map(|j| summarise(&x.iter().map(|v| v[j]).collect::<Vec<_>>(), &w, prior[j]))
+        .map(|j| summarise(&x.iter().map(|v| v[j]).collect::<Vec<_>>(), w, prior[j]))
         .collect();
     let means: Vec<f64> = summaries.iter().map(|s| s.mean).collect();
-    let corr = crate::stats::correlation(&crate::stats::weighted_covariance(&x, &w, &means));
+    let corr = crate::stats::correlation(&crate::stats::weighted_covariance(x, w, &means));
     (summaries, corr)
 }
 
@@ -248,14 +247,10 @@ pub(crate) fn filter_report(
     filter: &dyn Estimator,
     progress: &mut dyn FnMut(f64),
 ) -> Result<CalibrationReport> {
-    let (summaries, correlation) = filter_posterior(filter, prior);
+    let (mut x, mut w) = filter.samples();
+    let (summaries, correlation) = filter_posterior((&x, &w), prior);
     let members = filter.ensemble().len();
-    let warnings = super::diagnostics::filter_warnings(
-        options.method,
-        members,
-        &correlation,
-        &filter.samples().1,
-    );
+    let warnings = super::diagnostics::filter_warnings(options.method, members, &correlation, &w);
     let sums = before_after(model, runs, prior, &summaries)?;
     progress(FilterShares::new(model, options).replays_done());
     let mut report = finish(
@@ -270,7 +265,6 @@ pub(crate) fn filter_report(
     )?;
     report.warnings = warnings;
     if crate::prognosis::has_prognosis(model) {
-        let (mut x, mut w) = filter.samples();
         // Each sample replays the last run. A Kalman filter's posterior is a Gaussian whose
         // summaries take thousands of draws (the UKF's 2000); the outlook replays as many as
         // `--members` asks (the EnKF's and the particle filter's samples are their members).
