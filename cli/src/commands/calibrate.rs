@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use machine_twin::calibrate::fleet::new_unit_prior;
 use machine_twin::calibrate::{
     CalibrateOptions, CalibrationReport, Checkpoint, Method, Run,
     calibrate_with_checkpoints as run_calibration,
@@ -246,21 +245,6 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
         method: method_of(args.method),
         members: args.members,
         seed: args.seed,
-        prior: prior.as_ref().map(|d| {
-            let moments: Vec<(f64, f64)> =
-                d.mean.iter().copied().zip(d.std.iter().copied()).collect();
-            if d.is_fleet() {
-                // A new unit of the fleet: its own per-unit values, the fleet's constants.
-                let populated: Vec<bool> = d.units.iter().map(|u| !u.is_empty()).collect();
-                new_unit_prior(&moments, &populated)
-            } else {
-                moments
-            }
-        }),
-        prior_units: prior
-            .as_ref()
-            .and_then(|d| d.is_fleet().then(|| d.units.clone())),
-        fleet_lives: prior.and_then(|d| d.lives),
         run_to_failure: args.run_to_failure.clone(),
         max_iterations: args.max_iterations,
         checkpoint_every: args.checkpoint_every,
@@ -269,7 +253,11 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
         backend: Backend::Cpu,
         rul_loss: args.rul_loss.as_deref().map(RulLoss::parse).transpose()?,
         max_gap: args.max_gap,
+        ..CalibrateOptions::default()
     };
+    if let Some(d) = prior {
+        options.use_prior(d);
+    }
     positive_seconds("--max-gap", args.max_gap)?;
     positive_seconds("--checkpoint-every", args.checkpoint_every)?;
     super::check_members(args.members, 2)?;

@@ -3,6 +3,7 @@
 pub mod calibrate;
 pub mod check;
 pub mod predict;
+pub mod serve;
 pub mod simulate;
 pub mod validate;
 

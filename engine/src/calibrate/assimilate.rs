@@ -24,6 +24,24 @@ pub trait Sink {
     fn record(&mut self, record: &TraceRecord) -> Result<()>;
     /// A checkpoint, every `checkpoint_every` seconds of data.
     fn checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<()>;
+    /// With [`Assimilation::track_innovations`]: a measurement row's innovations at data time
+    /// `t` s, before it is assimilated (one entry per sensor, `None` where the row has no
+    /// measurement): the residual, measured − the members' mean prediction (in the sensor's
+    /// unit), and the normalised innovation, the residual / √(the members' variance + the
+    /// sensor's noise variance), about N(0, 1) while the twin explains the data.
+    fn innovations(&mut self, t: f64, innovations: &[Option<Innovation>]) -> Result<()> {
+        let _ = (t, innovations);
+        Ok(())
+    }
+}
+
+/// One sensor's innovation (see [`Sink::innovations`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Innovation {
+    /// Measured − predicted, in the sensor's unit.
+    pub residual: f64,
+    /// The residual over its predicted standard deviation.
+    pub normalised: f64,
 }
 
 /// A [`Sink`] of two closures.
@@ -80,6 +98,10 @@ pub struct Assimilation {
     latest: Option<f64>,
     next_trace: Option<f64>,
     next_save: Option<f64>,
+    prior: Vec<(f64, f64)>,
+    /// Data time of the last measurement row assimilated, s.
+    last_assimilated: Option<f64>,
+    innovations: bool,
 }
 
 impl Assimilation {
@@ -115,7 +137,44 @@ impl Assimilation {
             latest: None,
             next_trace: None,
             next_save: None,
+            prior: prior.to_vec(),
+            last_assimilated: None,
+            innovations: false,
         })
+    }
+
+    /// Hands every measurement row's normalised innovations to the sink
+    /// ([`Sink::innovations`]) before assimilating it (a live service watches them for a
+    /// drifting sensor or a changed machine). The members are advanced to the row first, as
+    /// the filter would: the estimates are the same with it on or off.
+    pub fn track_innovations(&mut self, on: bool) {
+        self.innovations = on;
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    /// The prior in force (mean, std per declared parameter).
+    pub fn prior(&self) -> &[(f64, f64)] {
+        &self.prior
+    }
+
+    /// Time of the last row taken (accepted), s.
+    pub fn latest(&self) -> Option<f64> {
+        self.latest
+    }
+
+    /// Data time of the last measurement row assimilated, s.
+    pub fn last_assimilated(&self) -> Option<f64> {
+        self.last_assimilated
+    }
+
+    /// Measurement rows of the current run taken so far (assimilated, skipped on a resume, or
+    /// waiting for the rows after them): a checkpoint's position counts these.
+    pub fn rows_taken(&self) -> usize {
+        self.row + self.pending.len()
     }
 
     /// The run the next rows belong to (resumed: the checkpoint's).
@@ -141,6 +200,7 @@ impl Assimilation {
         self.inputs = InputSeries::new(&self.model);
         self.pending.clear();
         self.latest = None;
+        self.last_assimilated = None;
         self.next_trace = None;
         self.next_save = None;
         Ok(())
@@ -207,8 +267,13 @@ impl Assimilation {
                 break;
             }
             let (t, z) = self.pending.pop_front().expect("a row waits");
+            if self.innovations {
+                let nu = self.normalised_innovations(t, &z)?;
+                sink.innovations(t, &nu)?;
+            }
             self.filter.estimate(t, &self.inputs, &z)?;
             self.row += 1;
+            self.last_assimilated = Some(t);
             if self.next_trace.is_none_or(|next| t >= next) {
                 sink.record(&self.record(t))?;
                 self.next_trace = Some(t + 1.0);
@@ -228,6 +293,38 @@ impl Assimilation {
             self.inputs.forget_before(t - self.model.dt_mech);
         }
         Ok(())
+    }
+
+    /// Advances the members to `t` and compares their predictions with the row `z`.
+    fn normalised_innovations(
+        &mut self,
+        t: f64,
+        z: &[Option<f64>],
+    ) -> Result<Vec<Option<Innovation>>> {
+        self.filter.ensemble_mut().drive_to(t, &self.inputs)?;
+        let (_, w) = self.filter.samples();
+        let twins = self.filter.ensemble().members();
+        let weights = if w.len() == twins.len() {
+            w
+        } else {
+            vec![1.0 / twins.len().max(1) as f64; twins.len()]
+        };
+        Ok(z.iter()
+            .enumerate()
+            .map(|(s, v)| {
+                let v = (*v)?;
+                let predictions: Vec<f64> = twins.iter().map(|m| m.predict(s)).collect();
+                let (mean, std) = weighted_mean_std(&predictions, &weights);
+                let noise = twins
+                    .first()
+                    .map_or(0.0, |m| m.state().tunables.noise_std[s]);
+                let scale = (std * std + noise * noise).sqrt();
+                (scale > 0.0).then(|| Innovation {
+                    residual: v - mean,
+                    normalised: (v - mean) / scale,
+                })
+            })
+            .collect())
     }
 
     /// The estimate now, at data time `t`: the members' weighted mean and spread.

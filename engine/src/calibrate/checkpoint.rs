@@ -137,7 +137,7 @@ impl Checkpoint {
 
     /// The prior of a calibration: the resumed checkpoint's (after checking that it belongs
     /// to this model, method, seed and data), else the one `options` give.
-    pub(crate) fn prior_in_force(
+    pub fn prior_in_force(
         model: &Model,
         options: &CalibrateOptions,
         sources: &[String],

@@ -245,13 +245,14 @@ pub fn follow(
 }
 
 /// Which table columns hold each model input and sensor.
-struct Layout {
+pub struct Layout {
     inputs: Vec<Option<usize>>,
     sensors: Vec<Option<usize>>,
 }
 
 impl Layout {
-    fn of(model: &Model, table: &DataTable) -> Self {
+    /// The columns of `table` that hold `model`'s inputs and sensors.
+    pub fn of(model: &Model, table: &DataTable) -> Self {
         Self {
             inputs: model.inputs.iter().map(|i| table.column(&i.name)).collect(),
             sensors: model
@@ -264,7 +265,11 @@ impl Layout {
 
     /// A table row's model inputs and measurements (those its sensor can read: the others
     /// are counted when the report reads the accepted rows again).
-    fn split(&self, model: &Model, row: &[Option<f64>]) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
+    pub fn split(
+        &self,
+        model: &Model,
+        row: &[Option<f64>],
+    ) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
         let pick = |c: &Option<usize>| c.and_then(|c| row[c]);
         let inputs = self.inputs.iter().map(pick).collect();
         let z = self

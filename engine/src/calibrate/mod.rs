@@ -16,11 +16,12 @@ mod outlook;
 mod posterior;
 mod report;
 pub mod run;
+mod standing;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use assimilate::{Assimilation, FnSink, Intake, Sink};
+pub use assimilate::{Assimilation, FnSink, Innovation, Intake, Sink};
 pub use checkpoint::Checkpoint;
 pub(crate) use filters::open_filter;
 pub use filters::{
@@ -30,6 +31,7 @@ pub use fleet::{Population, UnitEstimate};
 pub use posterior::{Distribution, read_distribution};
 pub use report::{CalibrationReport, ParameterSummary, ResidualSummary, TraceRecord, predictions};
 pub use run::{Run, RunRow};
+pub use standing::Standing;
 
 use crate::error::{Error, Result};
 use crate::model::Model;
@@ -118,6 +120,24 @@ impl Default for CalibrateOptions {
             fleet_lives: None,
             max_gap: crate::data::time::DEFAULT_MAX_GAP,
         }
+    }
+}
+
+impl CalibrateOptions {
+    /// Starts from a calibration report's posterior (`--prior`): its moments; from a fleet
+    /// report, a new unit's prior (per-unit parameters at the predictive distribution of a new
+    /// unit, the fleet's constants held; see [`fleet`]) and the fleet's lives by event.
+    pub fn use_prior(&mut self, d: Distribution) {
+        let moments: Vec<(f64, f64)> = d.mean.iter().copied().zip(d.std.iter().copied()).collect();
+        if d.is_fleet() {
+            let populated: Vec<bool> = d.units.iter().map(|u| !u.is_empty()).collect();
+            self.prior = Some(fleet::new_unit_prior(&moments, &populated));
+            self.prior_units = Some(d.units);
+        } else {
+            self.prior = Some(moments);
+            self.prior_units = None;
+        }
+        self.fleet_lives = d.lives;
     }
 }
 

@@ -29,7 +29,7 @@ use crate::stats::Z90;
 use crate::twin::Twin;
 
 /// Output points of the forecast over the horizon (the resolution of event times).
-const OUTPUTS: f64 = 400.0;
+pub(crate) const OUTPUTS: f64 = 400.0;
 
 /// The posterior an outlook starts from.
 pub(crate) enum Posterior {
@@ -72,7 +72,7 @@ fn replay(model: &Arc<Model>, run: &Run, samples: &[Vec<f64>], seed: u64) -> Res
 }
 
 /// Weighted band of one quantity over twins.
-fn band_of(twins: &[Twin], weights: &[f64], value: impl Fn(&Twin) -> f64) -> Band {
+pub(crate) fn band_of(twins: &[Twin], weights: &[f64], value: impl Fn(&Twin) -> f64) -> Band {
     let v: Vec<(Option<f64>, f64)> = twins
         .iter()
         .zip(weights)

@@ -19,7 +19,7 @@ mod reader;
 pub mod time;
 
 use reader::Builder;
-pub(crate) use reader::TimeBasis;
+pub use reader::TimeBasis;
 
 /// How a reader treats unusable values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +116,7 @@ impl DataTable {
 
     /// Parses a part of a longer stream: its times on `basis`, its line numbers `line_shift`
     /// after those of `text`.
-    pub(crate) fn parse_part(
+    pub fn parse_part(
         text: &str,
         label: &str,
         ndjson: bool,

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 
 /// How the times of a part of a stream relate to the parts before it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum TimeBasis {
+pub enum TimeBasis {
     /// Decided by this text: absolute times become offsets from its first row.
     Own,
     /// Given: times are offsets from this Unix time (absolute), or used as they are (`None`).

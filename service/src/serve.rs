@@ -1,0 +1,288 @@
+//! `twin serve`: every machine of a fleet file on its own connection, worker thread and
+//! journal (see the crate doc).
+
+use std::future::Future;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant, SystemTime};
+
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{Packet, Publish};
+use rumqttc::v5::{AsyncClient, Event, EventLoop};
+use tokio::runtime::Handle;
+
+use crate::config::{BrokerConfig, FleetConfig};
+use crate::error::{Error, Result};
+use crate::machine::{MachineTwin, Outgoing};
+use crate::messages::Status;
+use crate::mqtt;
+
+/// Wall-clock seconds between status messages.
+const STATUS_EVERY: Duration = Duration::from_secs(5);
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// A machine's topics.
+#[derive(Clone)]
+pub struct Topics {
+    /// `<prefix>/<machine>/data`.
+    pub data: String,
+    prefix: String,
+}
+
+impl Topics {
+    /// The topics of machine `id` under `prefix`.
+    pub fn new(prefix: &str, id: &str) -> Self {
+        Self {
+            data: format!("{prefix}/{id}/data"),
+            prefix: format!("{prefix}/{id}"),
+        }
+    }
+
+    /// `<prefix>/<machine>/<kind>`.
+    pub fn out(&self, kind: &str) -> String {
+        format!("{}/{kind}", self.prefix)
+    }
+}
+
+fn offline(id: &str) -> String {
+    serde_json::json!({"machine": id, "state": "offline"}).to_string()
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Runs the fleet until `shutdown` completes: opens every machine (resuming each from its
+/// state), connects each to the broker (a refused password or an untrusted certificate is an
+/// error here), then assimilates what arrives. Connections lost later are retried with a
+/// backoff of up to 30 s, with a log line each time.
+pub async fn run(config: FleetConfig, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let mut machines = Vec::new();
+    for m in &config.machines {
+        let started = Instant::now();
+        let twin = tokio::task::block_in_place(|| MachineTwin::open(m, &config.service))?;
+        tracing::info!(
+            machine = %m.id,
+            rows = twin.counts().accepted,
+            "opened in {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
+        machines.push(twin);
+    }
+    let mut clients = Vec::new();
+    let mut threads = Vec::new();
+    let mut tasks = Vec::new();
+    for twin in machines {
+        let id = twin.id().to_string();
+        let topics = Topics::new(&config.service.topic_prefix, &id);
+        let client_id = format!("{}-{id}", config.broker.client_id);
+        let (client, mut eventloop) = mqtt::client(
+            &config.broker,
+            &client_id,
+            config.service.max_payload_bytes,
+            Some((topics.out("status"), offline(&id))),
+        )?;
+        mqtt::connect(&mut eventloop, &config.broker, 3).await?;
+        let early = mqtt::subscribe(&client, &mut eventloop, &config.broker, &topics.data).await?;
+        tracing::info!(machine = %id, topic = %topics.data, "subscribed");
+        let (tx, rx) = std::sync::mpsc::channel();
+        for p in early {
+            let _ = tx.send(p);
+        }
+        let worker = Worker {
+            twin,
+            client: client.clone(),
+            topics: topics.clone(),
+            handle: Handle::current(),
+            idle: Duration::from_secs_f64(config.service.idle_publish),
+        };
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("machine-{id}"))
+                .spawn(move || worker.run(rx))
+                .map_err(|e| Error::State(format!("cannot start machine {id}'s worker: {e}")))?,
+        );
+        tasks.push(tokio::spawn(pump(
+            eventloop,
+            client.clone(),
+            topics.clone(),
+            config.broker.clone(),
+            tx,
+        )));
+        clients.push((client, topics, id));
+    }
+    shutdown.await;
+    tracing::info!("shutting down");
+    for task in &tasks {
+        task.abort();
+    }
+    for thread in threads {
+        let _ = tokio::task::block_in_place(|| thread.join());
+    }
+    for (client, topics, id) in clients {
+        let _ = client
+            .publish(topics.out("status"), QoS::AtLeastOnce, true, offline(&id))
+            .await;
+        let _ = client.disconnect().await;
+    }
+    Ok(())
+}
+
+/// Moves a connection's messages to its machine's worker, and reconnects with a backoff.
+async fn pump(
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    topics: Topics,
+    broker: BrokerConfig,
+    tx: Sender<Publish>,
+) {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                if tx.send(p).is_err() {
+                    return; // the worker stopped
+                }
+            }
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                backoff = Duration::from_millis(500);
+                tracing::info!(topic = %topics.data, session_present = ack.session_present, "connected to the broker");
+                if !ack.session_present {
+                    let _ = client
+                        .subscribe(topics.data.clone(), QoS::AtLeastOnce)
+                        .await;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let fatal = if mqtt::is_fatal(&e) {
+                    " (will not succeed until that is fixed)"
+                } else {
+                    ""
+                };
+                tracing::warn!(
+                    topic = %topics.data,
+                    "{}{fatal}; retrying in {:.1} s",
+                    mqtt::describe(&e, &broker),
+                    backoff.as_secs_f64()
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// A machine's worker thread: owns its twin.
+struct Worker {
+    twin: MachineTwin,
+    client: AsyncClient,
+    topics: Topics,
+    handle: Handle,
+    idle: Duration,
+}
+
+impl Worker {
+    fn run(mut self, rx: Receiver<Publish>) {
+        let mut last_status = Instant::now();
+        let mut accepted_then = self.twin.counts().accepted;
+        let mut lag = None;
+        self.send_status(0.0, None, None);
+        loop {
+            match rx.recv_timeout(self.idle) {
+                Ok(p) => match self.twin.ingest(&p.payload, p.dup) {
+                    Ok(out) => {
+                        // Journaled and synced: now the broker may forget the message.
+                        if let Err(e) = self.handle.block_on(self.client.ack(&p)) {
+                            tracing::warn!(machine = %self.twin.id(), "acknowledgement not sent: {e}");
+                        }
+                        self.send(out);
+                        let status = self.twin.status(0.0, None);
+                        lag = status.last_data_unix.map(|t| unix_now() - t);
+                    }
+                    Err(e) => {
+                        tracing::error!(machine = %self.twin.id(), "stopped: {e}");
+                        self.send_status(0.0, None, Some(e.to_string()));
+                        return;
+                    }
+                },
+                Err(RecvTimeoutError::Timeout) => match self.twin.publish_if_new() {
+                    Ok(out) => self.send(out),
+                    Err(e) => tracing::warn!(machine = %self.twin.id(), "no estimate: {e}"),
+                },
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            if last_status.elapsed() >= STATUS_EVERY {
+                let accepted = self.twin.counts().accepted;
+                let rate = (accepted - accepted_then) as f64 / last_status.elapsed().as_secs_f64();
+                self.send_status(rate, lag, None);
+                accepted_then = accepted;
+                last_status = Instant::now();
+            }
+        }
+    }
+
+    fn send_status(&self, rate: f64, lag: Option<f64>, error: Option<String>) {
+        let mut status: Status = self.twin.status(rate, lag);
+        if error.is_some() {
+            status.error = error;
+        }
+        if let Ok(payload) = serde_json::to_string(&status) {
+            self.send(vec![Outgoing {
+                kind: "status",
+                payload,
+                retain: true,
+            }]);
+        }
+    }
+
+    fn send(&self, out: Vec<Outgoing>) {
+        for o in out {
+            let topic = self.topics.out(o.kind);
+            if let Err(e) = self.handle.block_on(self.client.publish(
+                topic,
+                QoS::AtLeastOnce,
+                o.retain,
+                o.payload,
+            )) {
+                tracing::warn!(machine = %self.twin.id(), "not published: {e}");
+            }
+        }
+    }
+}
+
+/// Runs [`run`] on a new runtime until Ctrl-C or SIGTERM.
+pub fn serve(config: FleetConfig) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::State(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(run(config, stop_signal()))
+}
+
+/// Ctrl-C or (on Unix) SIGTERM.
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
