@@ -44,8 +44,9 @@ fn rows(run: &str) -> u64 {
 fn fleet(broker: &Broker, dir: &Path, n: usize, extra: &str) -> PathBuf {
     let mut text = broker.fleet_broker();
     text.push_str(&format!(
-        "\n[service]\nstate_dir = \"{}/state\"\nidle_publish = 0.3\n{extra}\n",
-        dir.display()
+        "\n[service]\nstate_dir = \"{}/state\"\nidle_publish = 0.3\nhttp = \"127.0.0.1:{}\"\n{extra}\n",
+        dir.display(),
+        broker::free_port()
     ));
     for i in 0..n {
         text.push_str(&format!(
@@ -345,5 +346,52 @@ fn hostile_payloads_are_counted_and_the_machine_goes_on() {
     assert_eq!(q["non_finite"].as_u64(), Some(1), "{q}"); // "NaN"
     assert!(q["out_of_range"].as_u64().unwrap() >= 1, "{q}");
     assert_eq!(q["payloads"].as_u64(), Some(hostile.len() as u64), "{q}");
+    // The same counts for Prometheus, and the health endpoint.
+    let fleet_text = std::fs::read_to_string(&fleet).unwrap();
+    let port: u16 = fleet_text
+        .split("http = \"127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    let (code, body) = http_get(port, "/health");
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body.contains("\"m0\"") && body.contains("running"),
+        "{body}"
+    );
+    let (code, metrics) = http_get(port, "/metrics");
+    assert_eq!(code, 200);
+    for line in [
+        "twin_payloads_rejected_total{machine=\"m0\",reason=\"not_json\"} 3",
+        "twin_rows_accepted_total{machine=\"m0\"} 4",
+        "twin_rows_left_out_total{machine=\"m0\",reason=\"out_of_order\"} 1",
+    ] {
+        assert!(metrics.contains(line), "no `{line}` in:\n{metrics}");
+    }
     drop(server);
+}
+
+/// `GET path` on 127.0.0.1:`port`: the status code and the body.
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("the endpoint listens");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |b| b.1)
+        .to_string();
+    (code, body)
 }

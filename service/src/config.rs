@@ -87,6 +87,8 @@ pub struct ServiceConfig {
     pub max_batch_rows: usize,
     /// Wall-clock seconds without rows after which a machine publishes what it has.
     pub idle_publish: f64,
+    /// Where `/metrics` and `/health` listen (`None`: `http = "off"`).
+    pub http: Option<std::net::SocketAddr>,
 }
 
 /// `[[machine]]`.
@@ -164,6 +166,7 @@ struct ServiceSpec {
     max_payload_bytes: Option<Spanned<usize>>,
     max_batch_rows: Option<Spanned<usize>>,
     idle_publish: Option<Spanned<f64>>,
+    http: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -425,6 +428,7 @@ fn read_service(r: &Reader, s: Option<&ServiceSpec>) -> Result<ServiceConfig> {
         max_payload_bytes: None,
         max_batch_rows: None,
         idle_publish: None,
+        http: None,
     };
     let s = s.unwrap_or(&default);
     let topic_prefix = match &s.topic_prefix {
@@ -468,6 +472,20 @@ fn read_service(r: &Reader, s: Option<&ServiceSpec>) -> Result<ServiceConfig> {
             1_000_000,
         )?,
         idle_publish: r.positive(&s.idle_publish, "service.idle_publish", 1.0)?,
+        http: match &s.http {
+            None => Some(([127, 0, 0, 1], 9464).into()),
+            Some(h) if h.get_ref() == "off" => None,
+            Some(h) => Some(h.get_ref().parse().or_else(|_| {
+                r.err(
+                    h.span(),
+                    "service.http",
+                    format!(
+                        "expected an address:port such as 127.0.0.1:9464, or \"off\", got `{}`",
+                        h.get_ref()
+                    ),
+                )
+            })?),
+        },
     })
 }
 

@@ -19,6 +19,7 @@ pub mod journal;
 pub mod machine;
 pub mod messages;
 pub mod mqtt;
+pub mod observe;
 pub mod payload;
 pub mod replay;
 pub mod serve;

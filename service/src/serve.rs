@@ -2,6 +2,7 @@
 //! journal (see the crate doc).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -15,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::machine::{MachineTwin, Outgoing};
 use crate::messages::Status;
 use crate::mqtt;
+use crate::observe::{MachineHealth, Metrics};
 
 /// Wall-clock seconds between status messages.
 const STATUS_EVERY: Duration = Duration::from_secs(5);
@@ -59,6 +61,22 @@ fn unix_now() -> f64 {
 /// error here), then assimilates what arrives. Connections lost later are retried with a
 /// backoff of up to 30 s, with a log line each time.
 pub async fn run(config: FleetConfig, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    if let Some(addr) = config.service.http {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            Error::Config(format!(
+                "{}: service.http: cannot listen on {addr}: {e}",
+                config.source.display()
+            ))
+        })?;
+        tracing::info!(%addr, "metrics on http://{addr}/metrics, health on /health");
+        let app = crate::observe::router(Arc::clone(&metrics));
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("the metrics endpoint stopped: {e}");
+            }
+        });
+    }
     let mut machines = Vec::new();
     for m in &config.machines {
         let started = Instant::now();
@@ -97,6 +115,7 @@ pub async fn run(config: FleetConfig, shutdown: impl Future<Output = ()>) -> Res
             topics: topics.clone(),
             handle: Handle::current(),
             idle: Duration::from_secs_f64(config.service.idle_publish),
+            metrics: Arc::clone(&metrics),
         };
         threads.push(
             std::thread::Builder::new()
@@ -182,6 +201,7 @@ struct Worker {
     topics: Topics,
     handle: Handle,
     idle: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl Worker {
@@ -190,24 +210,37 @@ impl Worker {
         let mut accepted_then = self.twin.counts().accepted;
         let mut lag = None;
         self.send_status(0.0, None, None);
+        self.health(None, None);
         loop {
             match rx.recv_timeout(self.idle) {
-                Ok(p) => match self.twin.ingest(&p.payload, p.dup) {
-                    Ok(out) => {
-                        // Journaled and synced: now the broker may forget the message.
-                        if let Err(e) = self.handle.block_on(self.client.ack(&p)) {
-                            tracing::warn!(machine = %self.twin.id(), "acknowledgement not sent: {e}");
+                Ok(p) => {
+                    let before = self.twin.counts().clone();
+                    let started = Instant::now();
+                    match self.twin.ingest(&p.payload, p.dup) {
+                        Ok(out) => {
+                            // Journaled and synced: now the broker may forget the message.
+                            if let Err(e) = self.handle.block_on(self.client.ack(&p)) {
+                                tracing::warn!(machine = %self.twin.id(), "acknowledgement not sent: {e}");
+                            }
+                            let status = self.twin.status(0.0, None);
+                            lag = status.last_data_unix.map(|t| unix_now() - t);
+                            self.metrics.payload(
+                                self.twin.id(),
+                                &before,
+                                self.twin.counts(),
+                                started.elapsed().as_secs_f64(),
+                                lag,
+                            );
+                            self.send(out);
                         }
-                        self.send(out);
-                        let status = self.twin.status(0.0, None);
-                        lag = status.last_data_unix.map(|t| unix_now() - t);
+                        Err(e) => {
+                            tracing::error!(machine = %self.twin.id(), "stopped: {e}");
+                            self.send_status(0.0, None, Some(e.to_string()));
+                            self.health(lag, Some(e.to_string()));
+                            return;
+                        }
                     }
-                    Err(e) => {
-                        tracing::error!(machine = %self.twin.id(), "stopped: {e}");
-                        self.send_status(0.0, None, Some(e.to_string()));
-                        return;
-                    }
-                },
+                }
                 Err(RecvTimeoutError::Timeout) => match self.twin.publish_if_new() {
                     Ok(out) => self.send(out),
                     Err(e) => tracing::warn!(machine = %self.twin.id(), "no estimate: {e}"),
@@ -218,10 +251,28 @@ impl Worker {
                 let accepted = self.twin.counts().accepted;
                 let rate = (accepted - accepted_then) as f64 / last_status.elapsed().as_secs_f64();
                 self.send_status(rate, lag, None);
+                self.health(lag, None);
                 accepted_then = accepted;
                 last_status = Instant::now();
             }
         }
+    }
+
+    fn health(&self, lag: Option<f64>, error: Option<String>) {
+        self.metrics.set_health(
+            self.twin.id(),
+            MachineHealth {
+                state: if error.is_some() {
+                    "stopped"
+                } else {
+                    "running"
+                }
+                .into(),
+                last_data_time: self.twin.status(0.0, None).last_data_time,
+                lag,
+                error,
+            },
+        );
     }
 
     fn send_status(&self, rate: f64, lag: Option<f64>, error: Option<String>) {
