@@ -5,12 +5,12 @@
 //! Metrics, each labelled by `machine`: `twin_payloads_total`, `twin_rows_total` (rows read),
 //! `twin_rows_accepted_total`, `twin_rows_left_out_total{reason}` (duplicate, out_of_order,
 //! redelivered, too_far_ahead), `twin_payloads_rejected_total{reason}`,
-//! `twin_lag_seconds` (wall time between a row's absolute time and its assimilation),
+//! `twin_lag_seconds` (a histogram of the wall time between a payload's last row's absolute
+//! time and its assimilation),
 //! `twin_ingest_seconds` (a histogram of the time a payload takes: read, assimilate, journal
 //! and sync).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -21,7 +21,6 @@ use axum::routing::get;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use serde::Serialize;
@@ -38,7 +37,7 @@ pub struct Metrics {
     accepted: Family<Labels, Counter>,
     left_out: Family<Labels, Counter>,
     rejected: Family<Labels, Counter>,
-    lag: Family<Labels, Gauge<f64, AtomicU64>>,
+    lag: Family<Labels, Histogram>,
     ingest: Family<Labels, Histogram>,
     health: Mutex<BTreeMap<String, MachineHealth>>,
 }
@@ -76,7 +75,9 @@ impl Metrics {
         let accepted = Family::<Labels, Counter>::default();
         let left_out = Family::<Labels, Counter>::default();
         let rejected = Family::<Labels, Counter>::default();
-        let lag = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+        let lag = Family::<Labels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(1e-3, 2.0, 18))
+        });
         let ingest = Family::<Labels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(1e-4, 2.0, 18))
         });
@@ -156,7 +157,7 @@ impl Metrics {
         }
         self.ingest.get_or_create(&m).observe(seconds);
         if let Some(lag) = lag {
-            self.lag.get_or_create(&m).set(lag);
+            self.lag.get_or_create(&m).observe(lag);
         }
     }
 

@@ -33,9 +33,10 @@ pub struct Replayed {
     pub wall: f64,
 }
 
-/// The rows of `table` as JSON objects (absolute times where the file had them), in
-/// messages of up to `batch` s of data each (0: one row per message).
-pub fn messages(table: &DataTable, batch: f64) -> Vec<(f64, String)> {
+/// The rows of `table` as JSON objects, in messages of up to `batch` s of data each (0: one row
+/// per message). Times: Unix seconds from `origin` where given (a replay stamped with the wall
+/// clock), else absolute where the file had them, else as the file gives them.
+pub fn messages(table: &DataTable, batch: f64, origin: Option<f64>) -> Vec<(f64, String)> {
     let mut out: Vec<(f64, String)> = Vec::new();
     let mut current: Vec<serde_json::Value> = Vec::new();
     let mut start = None;
@@ -59,7 +60,7 @@ pub fn messages(table: &DataTable, batch: f64) -> Vec<(f64, String)> {
             start = None;
         }
         let mut object = serde_json::Map::new();
-        let time = table.time_origin.map_or(*t, |o| o + t);
+        let time = origin.or(table.time_origin).map_or(*t, |o| o + t);
         object.insert("time".into(), serde_json::json!(time));
         for (c, v) in table.columns.iter().zip(row) {
             if let Some(v) = v {
@@ -76,17 +77,25 @@ pub fn messages(table: &DataTable, batch: f64) -> Vec<(f64, String)> {
 }
 
 /// Publishes `data` as machine `machine` of `config` at `speed`, `batch` s of data per
-/// message; returns once the broker has acknowledged every message.
+/// message, its rows stamped with the wall clock (`now`: the first row is now, Unix seconds)
+/// or with the file's times; returns once the broker has acknowledged every message.
 pub fn replay(
     config: &FleetConfig,
     machine: &str,
     data: &str,
     speed: Speed,
     batch: f64,
+    now: bool,
 ) -> Result<Replayed> {
     config.machine(machine)?;
     let table = DataTable::read(data, Policy::Lenient)?;
-    let messages = messages(&table, batch.max(0.0));
+    let origin = now.then(|| {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        wall - table.times.first().copied().unwrap_or(0.0)
+    });
+    let messages = messages(&table, batch.max(0.0), origin);
     let topic = Topics::new(&config.service.topic_prefix, machine).data;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -36,6 +36,10 @@ pub struct ReplayArgs {
     /// Seconds of data per message (0: one row per message).
     #[arg(long, default_value_t = 0.0)]
     pub batch: f64,
+    /// Stamp rows with the wall clock (the run's first row is now), as a live machine would:
+    /// the service's lag then measures how far it is behind.
+    #[arg(long)]
+    pub now: bool,
 }
 
 /// Runs `twin serve`.
@@ -79,8 +83,15 @@ pub fn replay_command(args: &ReplayArgs) -> Result<ExitCode, String> {
         return Err(format!("--batch: expected seconds ≥ 0, got {}", args.batch));
     }
     let config = FleetConfig::from_file(&args.config).map_err(|e| e.to_string())?;
-    let done =
-        replay(&config, &args.machine, &args.data, speed, args.batch).map_err(|e| e.to_string())?;
+    let done = replay(
+        &config,
+        &args.machine,
+        &args.data,
+        speed,
+        args.batch,
+        args.now,
+    )
+    .map_err(|e| e.to_string())?;
     eprintln!(
         "replayed {} rows of {} as `{}` in {} messages, {:.2} s wall (every message acknowledged by the broker)",
         done.rows, args.data, args.machine, done.messages, done.wall
