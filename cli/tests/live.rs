@@ -320,7 +320,7 @@ fn hostile_payloads_are_counted_and_the_machine_goes_on() {
         vec![b' '; 100_000],
         b"{\"time\": 20, \"accel_h_rms\": NaN}".to_vec(),
         b"{\"time\": 30, \"accel_h_rms\": \"NaN\"}".to_vec(),
-        b"{\"time\": 40, \"accel_h_rms\": 1e308}".to_vec(),
+        b"{\"time\": 40, \"radial_load\": 1e308, \"accel_h_rms\": 1e308}".to_vec(),
         good(5).into_bytes(),
         b"{\"time\": 50, \"<script>alert(1)</script>\": 1}".to_vec(),
         b"[1, 2, 3]".to_vec(),
@@ -331,8 +331,8 @@ fn hostile_payloads_are_counted_and_the_machine_goes_on() {
     for payload in &hostile {
         broker.publish(topic, payload);
     }
-    // Rows at 10, 30 (its cell "NaN" left out), 40 (its reading out of range left out) and
-    // 60 are taken; the row at 5 comes after 10.
+    // Rows at 10, 30 (its cell "NaN" left out), 40 (its load and reading out of range left
+    // out) and 60 are taken; the row at 5 comes after 10.
     let estimate = final_estimate(&broker, "m0", 4, Duration::from_secs(30));
     let q = &estimate["data_quality"];
     let rejected = &q["rejected"];
@@ -344,7 +344,10 @@ fn hostile_payloads_are_counted_and_the_machine_goes_on() {
     assert_eq!(rejected["too_many_rows"].as_u64(), Some(1), "{q}");
     assert_eq!(q["out_of_order"].as_u64(), Some(1), "{q}");
     assert_eq!(q["non_finite"].as_u64(), Some(1), "{q}"); // "NaN"
-    assert!(q["out_of_range"].as_u64().unwrap() >= 1, "{q}");
+    // The load of 1e308 never reaches the twin: its wear stays finite.
+    assert_eq!(q["out_of_range"].as_u64(), Some(2), "{q}");
+    let wear = estimate["wear"]["test_bearing"]["p50"].as_f64();
+    assert!(wear.is_some_and(f64::is_finite), "{estimate}");
     assert_eq!(q["payloads"].as_u64(), Some(hostile.len() as u64), "{q}");
     // The same counts for Prometheus, and the health endpoint.
     let fleet_text = std::fs::read_to_string(&fleet).unwrap();

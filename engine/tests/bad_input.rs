@@ -382,7 +382,7 @@ fn model_values_have_physical_ranges() {
             &spindle,
             "offset = -0.3",
             "offset = 1e308",
-            ":117: bearing.rear.offset: expected a number from -10000 to 10000 m, got 1e308",
+            ":121: bearing.rear.offset: expected a number from -10000 to 10000 m, got 1e308",
         ),
         (
             &spindle,
@@ -394,7 +394,7 @@ fn model_values_have_physical_ranges() {
             &feed,
             "size = [1.0, 0.028, 0.028]",
             "size = [1.0, 1e-300, 0.028]",
-            ":194: thermal.grid.screw.size: expected a number from 1e-6 to 1000 m, got 1e-300",
+            ":196: thermal.grid.screw.size: expected a number from 1e-6 to 1000 m, got 1e-300",
         ),
         (
             &feed,

@@ -366,15 +366,17 @@ fn warn_about_data(model: &Model, runs: &[Run], paths: &[String]) {
             );
         }
         for (column, n) in &q.out_of_range {
-            let range = model
-                .sensor_index(column)
-                .map(|s| model.sensors[s].range)
-                .ok()
-                .unwrap_or([f64::NAN; 2]);
+            let (what, noun, range) = match (model.sensor_index(column), model.input_index(column))
+            {
+                (Ok(s), _) => ("what the sensor reads", "reading", model.sensors[s].range),
+                (_, Ok(i)) => ("the input's range", "value", model.inputs[i].range),
+                _ => continue,
+            };
+            let nouns = format!("{noun}s");
             eprintln!(
-                "{}: left out {} of `{column}` outside what the sensor reads ({} to {})",
+                "{}: left out {} of `{column}` outside {what} ({} to {})",
                 r.source,
-                counted(*n, "reading", "readings"),
+                counted(*n, noun, &nouns),
                 range[0],
                 range[1]
             );

@@ -271,7 +271,12 @@ impl Layout {
         row: &[Option<f64>],
     ) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
         let pick = |c: &Option<usize>| c.and_then(|c| row[c]);
-        let inputs = self.inputs.iter().map(pick).collect();
+        let inputs = self
+            .inputs
+            .iter()
+            .zip(&model.inputs)
+            .map(|(c, input)| pick(c).filter(|v| input.accepts(*v)))
+            .collect();
         let z = self
             .sensors
             .iter()

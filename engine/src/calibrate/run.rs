@@ -99,12 +99,21 @@ impl Run {
                 z.push(values);
                 z.len() - 1
             });
+            let inputs = input_columns
+                .iter()
+                .zip(&model.inputs)
+                .map(|(c, input)| {
+                    let v = c.and_then(|c| row[c]);
+                    let kept = v.filter(|v| input.accepts(*v));
+                    if kept.is_none() && v.is_some() {
+                        *quality.out_of_range.entry(input.name.clone()).or_insert(0) += 1;
+                    }
+                    kept
+                })
+                .collect();
             rows.push(RunRow {
                 time: *t,
-                inputs: input_columns
-                    .iter()
-                    .map(|c| c.and_then(|c| row[c]))
-                    .collect(),
+                inputs,
                 measured,
             });
         }

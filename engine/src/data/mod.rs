@@ -261,7 +261,11 @@ impl InputSeries {
             .map(|i| {
                 table
                     .column(&i.name)
-                    .map(|c| table.series(c))
+                    .map(|c| {
+                        let mut s = table.series(c);
+                        s.retain(|p| i.accepts(p.1));
+                        s
+                    })
                     .filter(|s| !s.is_empty())
             })
             .collect();

@@ -133,10 +133,40 @@ fn compile_inputs(cx: &Ctx, spec: &ModelSpec) -> Result<Vec<Input>> {
     spec.input
         .iter()
         .map(|(name, i)| {
+            let field = ["input", name, "range"];
+            let range = match i.range {
+                Some([lo, hi]) => {
+                    let lo = cx.finite(&field, lo)?;
+                    if cx.finite(&field, hi)? <= lo {
+                        return Err(cx.err(
+                            &field,
+                            format!(
+                                "expected [lowest, highest] with lowest < highest, got [{lo}, {hi}]"
+                            ),
+                        ));
+                    }
+                    [lo, hi]
+                }
+                None if matches!(i.unit.as_str(), "degC" | "°C") => {
+                    [super::ranges::TEMPERATURE.lo, super::ranges::TEMPERATURE.hi]
+                }
+                None => [READING.lo, READING.hi],
+            };
+            let default = cx.ranged(&["input", name, "default"], i.default, READING)?;
+            if !(range[0]..=range[1]).contains(&default) {
+                return Err(cx.err(
+                    &["input", name, "default"],
+                    format!(
+                        "expected a value within the range [{}, {}], got {default}",
+                        range[0], range[1]
+                    ),
+                ));
+            }
             Ok(Input {
                 name: name.clone(),
                 unit: i.unit.clone(),
-                default: cx.ranged(&["input", name, "default"], i.default, READING)?,
+                default,
+                range,
             })
         })
         .collect()

@@ -85,6 +85,15 @@ pub struct Input {
     pub unit: String,
     /// Value when nothing drives the input.
     pub default: f64,
+    /// What the input can be, `[lowest, highest]` in its unit.
+    pub range: [f64; 2],
+}
+
+impl Input {
+    /// Whether `value` is within the input's range.
+    pub fn accepts(&self, value: f64) -> bool {
+        (self.range[0]..=self.range[1]).contains(&value)
+    }
 }
 
 /// A rigid body. Its origin is its centre of mass.

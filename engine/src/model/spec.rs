@@ -106,6 +106,11 @@ pub struct InputSpec {
     /// Value used when no data file drives the input (default 0).
     #[serde(default)]
     pub default: f64,
+    /// What the input can be, `[lowest, highest]` in its unit (default ±1e9; temperatures
+    /// −273.15 to 10000 °C). A value outside (a hostile or broken stream's 1e308) is counted
+    /// as out of range (`data_quality.out_of_range`) and never reaches the twin: the input
+    /// holds its last value.
+    pub range: Option<[f64; 2]>,
     /// Free text.
     #[serde(default)]
     pub description: String,
