@@ -1132,3 +1132,28 @@ fn an_endless_duration_is_refused_up_front() {
         "a simulation of 1000000000000 s is 1.000e15 mechanical steps",
     );
 }
+
+/// A schedule asking for what the machine cannot do is refused with its line, column and the
+/// input's range (issue 17: model inputs have ranges), not quietly clipped.
+#[test]
+fn schedule_outside_an_inputs_range_is_refused() {
+    let schedule = scratch("fast.csv");
+    std::fs::write(&schedule, "time,spindle_speed\n0,0\n5,5000\n").unwrap();
+    let model = root().join("models/spindle.toml");
+    let o = twin(&[
+        "simulate",
+        model.to_str().unwrap(),
+        "--inputs",
+        schedule.to_str().unwrap(),
+        "--duration",
+        "1",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains(
+            "fast.csv:3: spindle_speed: expected a value within the input's range -2100 to 2100 rad/s, got 5000"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -62,6 +62,28 @@ pub(crate) fn progress_bar(len: u64) -> ProgressBar {
 pub(crate) fn read_schedule(path: &str, model: &Model) -> Result<InputSeries> {
     let table = DataTable::read(path, Policy::Strict)?;
     table.check_columns(model)?;
+    // A plan outside what the machine can do is refused, not quietly clipped.
+    for input in &model.inputs {
+        let Some(c) = table.column(&input.name) else {
+            continue;
+        };
+        let outside = table
+            .rows
+            .iter()
+            .enumerate()
+            .find_map(|(r, row)| row[c].filter(|v| !input.accepts(*v)).map(|v| (r, v)));
+        if let Some((r, v)) = outside {
+            return Err(machine_twin::Error::invalid(
+                path,
+                table.lines.get(r).copied(),
+                Some(input.name.clone()),
+                format!(
+                    "expected a value within the input's range {} to {} {}, got {v}",
+                    input.range[0], input.range[1], input.unit
+                ),
+            ));
+        }
+    }
     let series = InputSeries::from_table(model, &table);
     for warning in schedule_warnings(model, &table.columns, &series) {
         eprintln!("{path}: {warning}");
