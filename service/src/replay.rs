@@ -40,6 +40,8 @@ pub fn messages(table: &DataTable, batch: f64, origin: Option<f64>) -> Vec<(f64,
     let mut out: Vec<(f64, String)> = Vec::new();
     let mut current: Vec<serde_json::Value> = Vec::new();
     let mut start = None;
+    let mut last = 0.0;
+    // A batch goes out when its last row is due, as a machine sends what it has collected.
     let flush = |current: &mut Vec<serde_json::Value>, out: &mut Vec<(f64, String)>, t: f64| {
         if current.is_empty() {
             return;
@@ -56,7 +58,7 @@ pub fn messages(table: &DataTable, batch: f64, origin: Option<f64>) -> Vec<(f64,
         if let Some(s) = start
             && t - s >= batch
         {
-            flush(&mut current, &mut out, s);
+            flush(&mut current, &mut out, last);
             start = None;
         }
         let mut object = serde_json::Map::new();
@@ -69,10 +71,9 @@ pub fn messages(table: &DataTable, batch: f64, origin: Option<f64>) -> Vec<(f64,
         }
         current.push(serde_json::Value::Object(object));
         start.get_or_insert(*t);
+        last = *t;
     }
-    if let Some(s) = start {
-        flush(&mut current, &mut out, s);
-    }
+    flush(&mut current, &mut out, last);
     out
 }
 
@@ -89,13 +90,6 @@ pub fn replay(
 ) -> Result<Replayed> {
     config.machine(machine)?;
     let table = DataTable::read(data, Policy::Lenient)?;
-    let origin = now.then(|| {
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        wall - table.times.first().copied().unwrap_or(0.0)
-    });
-    let messages = messages(&table, batch.max(0.0), origin);
     let topic = Topics::new(&config.service.topic_prefix, machine).data;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -110,8 +104,16 @@ pub fn replay(
             None,
         )?;
         mqtt::connect(&mut eventloop, &config.broker, 3).await?;
+        // Stamped from now, once connected: the first row is due now.
+        let origin = now.then(|| {
+            let wall = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            wall - table.times.first().copied().unwrap_or(0.0)
+        });
+        let messages = messages(&table, batch.max(0.0), origin);
         let started = Instant::now();
-        let first = messages.first().map_or(0.0, |m| m.0);
+        let first = table.times.first().copied().unwrap_or(0.0);
         let total = messages.len();
         let publisher = {
             let client = client.clone();

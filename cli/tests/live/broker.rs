@@ -51,12 +51,19 @@ pub fn available() -> bool {
     found
 }
 
-/// A free loopback port.
+/// A free loopback port, never the same twice in this process: tests run side by side in one
+/// process, and a port that `bind(0)` gave one test and was released is the next one's as
+/// likely as not.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 20_000) as u16;
+    loop {
+        let port = base.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed) % 20_000);
+        if port >= 1024 && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Writes a CA and a certificate for 127.0.0.1/localhost signed by it into `dir`:
