@@ -10,6 +10,10 @@
 #
 # Example (the spindle at 100 Hz, EnKF with 32 members, thermal on):
 #   bash benches/live_load.sh 8 spindle_100hz.csv models/spindle.toml enkf 32 0.1
+#
+# With SPEED=max the replays publish everything at once (the broker queues it) and the run
+# measures the service's throughput alone: rows per second until every row is assimilated,
+# with no publisher competing for the cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:?machines}; data=${2:?data file}; model=${3:?model file}
@@ -43,10 +47,23 @@ trap 'kill $serve 2>/dev/null || true; rm -rf "$work"' EXIT
 sleep 2
 start=$(date +%s.%N)
 pids=()
+speed=${SPEED:-1}
 for i in $(seq 1 "$n"); do
-  "$twin" replay "$data" --config "$work/fleet.toml" --machine "m$i" --speed 1 --now --batch "$batch" 2>>"$work/replay.log" &
+  "$twin" replay "$data" --config "$work/fleet.toml" --machine "m$i" --speed "$speed" --now --batch "$batch" 2>>"$work/replay.log" &
   pids+=($!)
 done
+if [ "$speed" = max ]; then
+  wait "${pids[@]}"
+  rows=$(( n * ($(wc -l < "$data") - 1) ))
+  while true; do
+    got=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^twin_rows_accepted_total/ {s += $2} END {print s + 0}')
+    [ "$got" -ge "$rows" ] && break
+    sleep 0.5
+  done
+  end=$(date +%s.%N)
+  echo "machines $n at full speed: $rows rows assimilated in $(echo "$end - $start" | bc) s: $(echo "$rows / ($end - $start)" | bc) rows/s"
+  exit 0
+fi
 peak=0
 while kill -0 "${pids[0]}" 2>/dev/null; do
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$serve/status")

@@ -48,6 +48,8 @@ pub struct Journal {
     file: Option<File>,
     next_seq: u64,
     next_mrow: u64,
+    /// Rows appended since the last sync.
+    unsynced: bool,
 }
 
 fn state_err(path: &Path, message: impl std::fmt::Display) -> Error {
@@ -176,6 +178,7 @@ impl Journal {
             file: None,
             next_seq,
             next_mrow,
+            unsynced: false,
         };
         if let Some(last) = journal.segments.last() {
             let f = OpenOptions::new()
@@ -197,7 +200,8 @@ impl Journal {
         self.segments.first().map_or(0, |s| s.mrows_before)
     }
 
-    /// Appends `rows` (numbered from [`Journal::next_seq`]) and syncs them to disk.
+    /// Appends `rows` (numbered from [`Journal::next_seq`]); [`Journal::sync`] makes them
+    /// durable (a worker syncs once for all the payloads it took in at once).
     pub fn append(&mut self, rows: &[Row]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
@@ -220,12 +224,26 @@ impl Journal {
         let seg = self.segments.last().expect("a segment is open");
         let file = self.file.as_mut().expect("a segment is open");
         file.write_all(text.as_bytes())
-            .and_then(|_| file.sync_data())
-            .map_err(|e| state_err(&seg.path, e))
+            .map_err(|e| state_err(&seg.path, e))?;
+        self.unsynced = true;
+        Ok(())
     }
 
-    /// Starts a new segment at the next row.
+    /// Syncs the rows appended since the last sync to disk.
+    pub fn sync(&mut self) -> Result<()> {
+        if !self.unsynced {
+            return Ok(());
+        }
+        if let (Some(file), Some(seg)) = (self.file.as_mut(), self.segments.last()) {
+            file.sync_data().map_err(|e| state_err(&seg.path, e))?;
+        }
+        self.unsynced = false;
+        Ok(())
+    }
+
+    /// Starts a new segment at the next row (the rows before are synced first).
     pub fn rotate(&mut self) -> Result<()> {
+        self.sync()?;
         if let Some(last) = self.segments.last()
             && last.first_seq == self.next_seq
             && self.file.is_some()
@@ -294,6 +312,7 @@ mod tests {
         j.append(&[row(0, true), row(1, false)]).unwrap();
         j.rotate().unwrap();
         j.append(&[row(2, true), row(3, true)]).unwrap();
+        j.sync().unwrap();
         drop(j);
         // A torn write at the end.
         let last = std::fs::read_dir(&dir)
@@ -314,6 +333,7 @@ mod tests {
         // fourth) reads from the third segment with the one before it; the first goes.
         j.rotate().unwrap();
         j.append(&[row(4, true)]).unwrap();
+        j.sync().unwrap();
         j.release_before(3).unwrap();
         assert_eq!(j.measurement_rows_dropped(), 1);
         drop(j);

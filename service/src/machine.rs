@@ -224,8 +224,8 @@ impl MachineTwin {
     /// Takes in one payload (see [`crate::payload`]); `redelivered`: the broker says it
     /// delivered it before (MQTT's DUP flag), so rows at or before the last one taken are
     /// counted as redelivered, not as the machine's repeats. Returns what to publish; an `Err`
-    /// only when the journal or checkpoint cannot be written (the payload must then not be
-    /// acknowledged).
+    /// only when the journal or checkpoint cannot be written. Its rows are durable once
+    /// [`MachineTwin::sync`] returns: acknowledge the payload only then.
     pub fn ingest(&mut self, payload: &[u8], redelivered: bool) -> Result<Vec<Outgoing>> {
         self.counts.payloads += 1;
         let label = format!(
@@ -314,6 +314,11 @@ impl MachineTwin {
             }
         }
         Ok(out)
+    }
+
+    /// Makes every row taken so far durable (one sync for all the payloads taken in since).
+    pub fn sync(&mut self) -> Result<()> {
+        self.journal.sync()
     }
 
     /// The estimate and alarms now, if rows were assimilated since the last estimate (a
@@ -476,6 +481,8 @@ impl MachineTwin {
     /// the segments a resume no longer reads.
     fn save_checkpoint(&mut self, cp: &Checkpoint) -> Result<()> {
         let assimilated = self.base_mrows + cp.position.1 as u64;
+        // The rows the checkpoint counts as journaled are on disk before it is.
+        self.journal.sync()?;
         let saved = SavedCheckpoint {
             assimilated,
             journal_seq: self.journal.next_seq(),

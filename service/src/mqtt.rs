@@ -133,7 +133,14 @@ pub fn is_fatal(e: &ConnectionError) -> bool {
                 | ConnectReturnCode::BadAuthenticationMethod
                 | ConnectReturnCode::ClientIdentifierNotValid
         ),
-        ConnectionError::Tls(_) => true,
+        // A certificate the CA does not sign, or a bad name: retrying cannot help. A handshake
+        // cut short (a broker stopping) can.
+        ConnectionError::Tls(t) => {
+            let text = t.to_string().to_lowercase();
+            !matches!(t, rumqttc::TlsError::Io(_))
+                || text.contains("certificate")
+                || text.contains("invalid peer")
+        }
         ConnectionError::Io(io) => {
             let text = io.to_string().to_lowercase();
             text.contains("certificate") || text.contains("invalid peer")
@@ -143,23 +150,31 @@ pub fn is_fatal(e: &ConnectionError) -> bool {
 }
 
 /// Polls `eventloop` until the broker accepts the connection: `Ok(session_present)`, or the
-/// error in words (see [`describe`]) once it is fatal or `attempts` have failed.
+/// error in words (see [`describe`]) at once where retrying cannot help (credentials or
+/// certificates refused), else once `patience` has passed (a broker restarting or not yet
+/// up: each failure is logged, retried with a backoff from 0.5 s to 5 s).
 pub async fn connect(
     eventloop: &mut EventLoop,
     broker: &BrokerConfig,
-    attempts: usize,
+    patience: Duration,
 ) -> Result<bool> {
-    let mut failures = 0;
+    let start = std::time::Instant::now();
+    let mut backoff = Duration::from_millis(500);
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => return Ok(ack.session_present),
             Ok(_) => {}
             Err(e) => {
-                failures += 1;
-                if is_fatal(&e) || failures >= attempts {
+                if is_fatal(&e) || start.elapsed() + backoff > patience {
                     return Err(Error::Broker(describe(&e, broker)));
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tracing::warn!(
+                    "{}; retrying in {:.1} s",
+                    describe(&e, broker),
+                    backoff.as_secs_f64()
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }

@@ -7,8 +7,8 @@
 //! redelivered, too_far_ahead), `twin_payloads_rejected_total{reason}`,
 //! `twin_lag_seconds` (a histogram of the wall time between a payload's last row's absolute
 //! time and its assimilation),
-//! `twin_ingest_seconds` (a histogram of the time a payload takes: read, assimilate, journal
-//! and sync).
+//! `twin_ingest_seconds` (a histogram of the time a worker's group of waiting payloads takes:
+//! read, assimilate, journal and one sync).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -105,7 +105,7 @@ impl Metrics {
         );
         registry.register(
             "ingest_seconds",
-            "Seconds a payload takes: read, assimilate, journal, sync",
+            "Seconds a group of waiting payloads takes: read, assimilate, journal, one sync",
             ingest.clone(),
         );
         Self {

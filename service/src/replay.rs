@@ -103,7 +103,7 @@ pub fn replay(
             config.service.max_payload_bytes,
             None,
         )?;
-        mqtt::connect(&mut eventloop, &config.broker, 3).await?;
+        mqtt::connect(&mut eventloop, &config.broker, Duration::from_secs(30)).await?;
         // Stamped from now, once connected: the first row is due now.
         let origin = now.then(|| {
             let wall = std::time::SystemTime::now()

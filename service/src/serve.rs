@@ -20,6 +20,10 @@ use crate::observe::{MachineHealth, Metrics};
 
 /// Wall-clock seconds between status messages.
 const STATUS_EVERY: Duration = Duration::from_secs(5);
+/// Most payloads a worker takes in before one sync and their acknowledgements.
+const MAX_GROUP: usize = 64;
+/// How long `twin serve` keeps trying to reach a broker that is not up at its start.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -102,7 +106,7 @@ pub async fn run(config: FleetConfig, shutdown: impl Future<Output = ()>) -> Res
             config.service.max_payload_bytes,
             Some((topics.out("status"), offline(&id))),
         )?;
-        mqtt::connect(&mut eventloop, &config.broker, 3).await?;
+        mqtt::connect(&mut eventloop, &config.broker, CONNECT_PATIENCE).await?;
         let early = mqtt::subscribe(&client, &mut eventloop, &config.broker, &topics.data).await?;
         tracing::info!(machine = %id, topic = %topics.data, "subscribed");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -213,33 +217,48 @@ impl Worker {
         self.health(None, None);
         loop {
             match rx.recv_timeout(self.idle) {
-                Ok(p) => {
-                    let before = self.twin.counts().clone();
-                    let started = Instant::now();
-                    match self.twin.ingest(&p.payload, p.dup) {
-                        Ok(out) => {
-                            // Journaled and synced: now the broker may forget the message.
-                            if let Err(e) = self.handle.block_on(self.client.ack(&p)) {
-                                tracing::warn!(machine = %self.twin.id(), "acknowledgement not sent: {e}");
-                            }
-                            let status = self.twin.status(0.0, None);
-                            lag = status.last_data_unix.map(|t| unix_now() - t);
-                            self.metrics.payload(
-                                self.twin.id(),
-                                &before,
-                                self.twin.counts(),
-                                started.elapsed().as_secs_f64(),
-                                lag,
-                            );
-                            self.send(out);
-                        }
-                        Err(e) => {
-                            tracing::error!(machine = %self.twin.id(), "stopped: {e}");
-                            self.send_status(0.0, None, Some(e.to_string()));
-                            self.health(lag, Some(e.to_string()));
-                            return;
+                Ok(first) => {
+                    // Under load several payloads wait: take them all, sync once, then
+                    // acknowledge them all (a sync per payload was the bottleneck).
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_GROUP {
+                        match rx.try_recv() {
+                            Ok(p) => batch.push(p),
+                            Err(_) => break,
                         }
                     }
+                    let before = self.twin.counts().clone();
+                    let started = Instant::now();
+                    let mut out = Vec::new();
+                    let taken = batch
+                        .iter()
+                        .try_for_each(|p| {
+                            out.extend(self.twin.ingest(&p.payload, p.dup)?);
+                            Ok(())
+                        })
+                        .and_then(|()| self.twin.sync());
+                    if let Err(e) = taken {
+                        tracing::error!(machine = %self.twin.id(), "stopped: {e}");
+                        self.send_status(0.0, None, Some(e.to_string()));
+                        self.health(lag, Some(e.to_string()));
+                        return;
+                    }
+                    // Journaled and synced: now the broker may forget the messages.
+                    for p in &batch {
+                        if let Err(e) = self.handle.block_on(self.client.ack(p)) {
+                            tracing::warn!(machine = %self.twin.id(), "acknowledgement not sent: {e}");
+                        }
+                    }
+                    let status = self.twin.status(0.0, None);
+                    lag = status.last_data_unix.map(|t| unix_now() - t);
+                    self.metrics.payload(
+                        self.twin.id(),
+                        &before,
+                        self.twin.counts(),
+                        started.elapsed().as_secs_f64(),
+                        lag,
+                    );
+                    self.send(out);
                 }
                 Err(RecvTimeoutError::Timeout) => match self.twin.publish_if_new() {
                     Ok(out) => self.send(out),
