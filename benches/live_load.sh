@@ -28,6 +28,7 @@ port=9465
   echo "ca_file = \"$secrets/ca.crt\""
   echo "username = \"twin\""
   echo "password_file = \"$secrets/password\""
+  echo "client_id = \"load-$$\""
   echo "[service]"
   echo "state_dir = \"$work/state\""
   echo "topic_prefix = \"load-$$\""

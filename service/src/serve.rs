@@ -111,7 +111,11 @@ pub async fn run(config: FleetConfig, shutdown: impl Future<Output = ()>) -> Res
         tracing::info!(machine = %id, topic = %topics.data, "subscribed");
         let (tx, rx) = std::sync::mpsc::channel();
         for p in early {
-            let _ = tx.send(p);
+            if p.topic == topics.data.as_bytes() {
+                let _ = tx.send(p);
+            } else {
+                let _ = client.ack(&p).await;
+            }
         }
         let worker = Worker {
             twin,
@@ -165,6 +169,15 @@ async fn pump(
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::Publish(p))) => {
+                if p.topic != topics.data.as_bytes() {
+                    // A subscription the persistent session kept from an older fleet file
+                    // (another prefix): never this machine's rows. Drop it and the message.
+                    let topic = String::from_utf8_lossy(&p.topic).into_owned();
+                    tracing::warn!(expected = %topics.data, "left out a message on `{topic}`, a subscription an older configuration left in the session; unsubscribing");
+                    let _ = client.unsubscribe(topic).await;
+                    let _ = client.ack(&p).await;
+                    continue;
+                }
                 if tx.send(p).is_err() {
                     return; // the worker stopped
                 }

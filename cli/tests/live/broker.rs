@@ -51,15 +51,16 @@ pub fn available() -> bool {
     found
 }
 
-/// A free loopback port, never the same twice in this process: tests run side by side in one
-/// process, and a port that `bind(0)` gave one test and was released is the next one's as
-/// likely as not.
+/// A free loopback port, never the same twice in this process (`cargo test` runs the tests
+/// side by side in one process, and a port that `bind(0)` gave one test and was released is
+/// the next one's as likely as not) nor taken from another test process's block.
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU16, Ordering};
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 20_000 + (std::process::id() % 20_000) as u16;
+    // A block of 16 ports per process (nextest runs each test in its own, with pids in a row).
+    let base = 20_000 + (std::process::id() % 2_500) as u16 * 16;
     loop {
-        let port = base.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed) % 20_000);
+        let port = base.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed) % 16);
         if port >= 1024 && TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
