@@ -428,3 +428,58 @@ fn http_get(port: u16, path: &str) -> (u16, String) {
         .to_string();
     (code, body)
 }
+
+/// A persistent session keeps the subscriptions of an older fleet file: after the topic prefix
+/// changes, rows still published on the old topic reach the machine's connection. They are
+/// dropped (and the old subscription with them), never taken as the machine's rows.
+#[test]
+fn rows_on_a_topic_an_older_configuration_left_are_not_the_machines() {
+    if !broker::available() {
+        return;
+    }
+    let dir = temp("foreign");
+    let broker = Broker::start(&dir.join("broker"));
+    let old = fleet(&broker, &dir, 1, "topic_prefix = \"old\"");
+    let server = serve(&old, &dir, 0);
+    assert!(
+        broker
+            .retained("old/m0/status", Duration::from_secs(10))
+            .is_some()
+    );
+    drop(server);
+    let text = std::fs::read_to_string(&old).unwrap();
+    let new = dir.join("new.toml");
+    std::fs::write(
+        &new,
+        text.replace("topic_prefix = \"old\"", "topic_prefix = \"new\""),
+    )
+    .unwrap();
+    let row = |t: u32| {
+        format!(
+            "{{\"time\": {t}, \"shaft_speed\": 188.5, \"radial_load\": 4000, \"accel_h_rms\": 5.0}}"
+        )
+    };
+    // Queued for the session while no service runs: one row on the old topic.
+    broker.publish("old/m0/data", row(10).as_bytes());
+    let server = serve(&new, &dir, 1);
+    assert!(
+        broker
+            .retained("new/m0/status", Duration::from_secs(10))
+            .is_some()
+    );
+    broker.publish("new/m0/data", row(20).as_bytes());
+    let start = Instant::now();
+    let estimate = loop {
+        let text = broker.retained("new/m0/estimate", Duration::from_secs(2));
+        if let Some(v) = text.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()) {
+            break v;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no estimate");
+    };
+    let q = &estimate["data_quality"];
+    assert_eq!(q["accepted"].as_u64(), Some(1), "{q}");
+    assert_eq!(estimate["time"].as_f64(), Some(20.0), "{estimate}");
+    let log = std::fs::read_to_string(dir.join("serve-1.log")).unwrap();
+    assert!(log.contains("left out a message on `old/m0/data`"), "{log}");
+    drop(server);
+}

@@ -211,6 +211,31 @@ pub async fn subscribe(
     }
 }
 
+/// [`connect`] then [`subscribe`], from the start again where the broker goes away between
+/// the two (a broker restarting), until `patience` has passed; returns the messages a
+/// persistent session delivered before the subscription was confirmed.
+pub async fn connect_and_subscribe(
+    client: &AsyncClient,
+    eventloop: &mut EventLoop,
+    broker: &BrokerConfig,
+    topic: &str,
+    patience: Duration,
+) -> Result<Vec<rumqttc::v5::mqttbytes::v5::Publish>> {
+    let start = std::time::Instant::now();
+    loop {
+        let left = patience.saturating_sub(start.elapsed());
+        connect(eventloop, broker, left).await?;
+        match subscribe(client, eventloop, broker, topic).await {
+            Ok(early) => return Ok(early),
+            Err(e) if start.elapsed() < patience => {
+                tracing::warn!("{e}; connecting again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// A client and its event loop for `client_id`.
 pub fn client(
     broker: &BrokerConfig,

@@ -106,15 +106,19 @@ pub async fn run(config: FleetConfig, shutdown: impl Future<Output = ()>) -> Res
             config.service.max_payload_bytes,
             Some((topics.out("status"), offline(&id))),
         )?;
-        mqtt::connect(&mut eventloop, &config.broker, CONNECT_PATIENCE).await?;
-        let early = mqtt::subscribe(&client, &mut eventloop, &config.broker, &topics.data).await?;
+        let early = mqtt::connect_and_subscribe(
+            &client,
+            &mut eventloop,
+            &config.broker,
+            &topics.data,
+            CONNECT_PATIENCE,
+        )
+        .await?;
         tracing::info!(machine = %id, topic = %topics.data, "subscribed");
         let (tx, rx) = std::sync::mpsc::channel();
         for p in early {
-            if p.topic == topics.data.as_bytes() {
+            if !drop_foreign(&client, &topics, &p).await {
                 let _ = tx.send(p);
-            } else {
-                let _ = client.ack(&p).await;
             }
         }
         let worker = Worker {
@@ -169,13 +173,7 @@ async fn pump(
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                if p.topic != topics.data.as_bytes() {
-                    // A subscription the persistent session kept from an older fleet file
-                    // (another prefix): never this machine's rows. Drop it and the message.
-                    let topic = String::from_utf8_lossy(&p.topic).into_owned();
-                    tracing::warn!(expected = %topics.data, "left out a message on `{topic}`, a subscription an older configuration left in the session; unsubscribing");
-                    let _ = client.unsubscribe(topic).await;
-                    let _ = client.ack(&p).await;
+                if drop_foreign(&client, &topics, &p).await {
                     continue;
                 }
                 if tx.send(p).is_err() {
@@ -209,6 +207,23 @@ async fn pump(
             }
         }
     }
+}
+
+/// Drops a message on a topic that is not the machine's (a subscription the persistent session
+/// kept from an older fleet file, another prefix): never this machine's rows. Acknowledges it,
+/// unsubscribes from its topic and says so; `false` for the machine's own messages.
+async fn drop_foreign(client: &AsyncClient, topics: &Topics, p: &Publish) -> bool {
+    if p.topic == topics.data.as_bytes() {
+        return false;
+    }
+    let topic = String::from_utf8_lossy(&p.topic).into_owned();
+    tracing::warn!(
+        expected = %topics.data,
+        "left out a message on `{topic}`, a subscription an older configuration left in the session; unsubscribing"
+    );
+    let _ = client.unsubscribe(topic).await;
+    let _ = client.ack(p).await;
+    true
 }
 
 /// A machine's worker thread: owns its twin.
