@@ -302,13 +302,8 @@ impl Assimilation {
         z: &[Option<f64>],
     ) -> Result<Vec<Option<Innovation>>> {
         self.filter.ensemble_mut().drive_to(t, &self.inputs)?;
-        let (_, w) = self.filter.samples();
+        let weights = self.filter.member_weights();
         let twins = self.filter.ensemble().members();
-        let weights = if w.len() == twins.len() {
-            w
-        } else {
-            vec![1.0 / twins.len().max(1) as f64; twins.len()]
-        };
         Ok(z.iter()
             .enumerate()
             .map(|(s, v)| {

@@ -52,13 +52,7 @@ impl Assimilation {
             .zip(summaries)
             .collect();
         let twins = filter.ensemble().members();
-        // The particle filter's weights are its members'; the Kalman filters' members count
-        // alike (the UKF's samples are draws, not its sigma points).
-        let weights = if w.len() == twins.len() {
-            w
-        } else {
-            vec![1.0 / twins.len().max(1) as f64; twins.len()]
-        };
+        let weights = filter.member_weights();
         let wear = model
             .wear
             .iter()

@@ -37,6 +37,12 @@ pub trait Estimator: Send {
     fn estimate(&mut self, t: f64, u: &InputSeries, z: &[Option<f64>]) -> Result<()>;
     /// The parameter samples (one per member) and their weights (summing to 1).
     fn samples(&self) -> (Vec<Vec<f64>>, Vec<f64>);
+    /// The weight of each member of [`Estimator::ensemble`] (summing to 1): equal, except for
+    /// the particle filter's (the UKF's samples are draws, not its sigma points).
+    fn member_weights(&self) -> Vec<f64> {
+        let n = self.ensemble().len().max(1);
+        vec![1.0 / n as f64; n]
+    }
     /// Everything needed to resume, serialisable.
     fn checkpoint(&self) -> FilterCheckpoint;
     /// The members' twins.

@@ -279,6 +279,10 @@ impl Estimator for ParticleFilter {
         Ok(())
     }
 
+    fn member_weights(&self) -> Vec<f64> {
+        self.weights()
+    }
+
     fn samples(&self) -> (Vec<Vec<f64>>, Vec<f64>) {
         (
             self.ens
