@@ -11,6 +11,12 @@
 # Example (the spindle at 100 Hz, EnKF with 32 members, thermal on):
 #   bash benches/live_load.sh 8 spindle_100hz.csv models/spindle.toml enkf 32 0.1
 #
+# With CYCLE=SECONDS, DATA is one duty cycle of model inputs (a schedule, e.g.
+# benches/spindle_cycle.csv) and each machine streams its own SECONDS-long run simulated from it
+# (`twin simulate --exact`, noise seed = machine number), its cycle starting (i-1)/N of a period
+# later on machine i: a plant's machines do not change tools in step. Without it every machine
+# replays DATA as it is, all in step (their transients coincide: the worst case).
+#
 # With SPEED=max the replays publish everything at once (the broker queues it) and the run
 # measures the service's throughput alone: rows per second until every row is assimilated,
 # with no publisher competing for the cores.
@@ -21,6 +27,8 @@ method=${4:-enkf}; members=${5:-32}; batch=${6:-0.1}
 twin=${TWIN:-target/release/twin}
 secrets="$PWD/examples/live/secrets"
 work=$(mktemp -d)
+serve=
+trap '[ -n "$serve" ] && kill "$serve" 2>/dev/null; rm -rf "$work"' EXIT
 port=9465
 {
   echo "[broker]"
@@ -42,20 +50,38 @@ port=9465
     echo "publish_every = 10.0"
   done
 } > "$work/fleet.toml"
+data_for() { echo "$data"; }
+if [ -n "${CYCLE:-}" ]; then
+  period=$(awk -F, 'END {print $1}' "$data")
+  for i in $(seq 1 "$n"); do
+    awk -F, -v OFS=, -v off="$(echo "($i - 1) * $period / $n" | bc -l)" -v dur="$CYCLE" -v period="$period" '
+      NR == 1 { print; next }
+      { t[NR] = $1; $1 = ""; rest[NR] = $0 }
+      END {
+        print 0 rest[2]
+        for (rep = 0; off + rep * period < dur; rep++)
+          for (r = 2; r <= NR; r++) print off + rep * period + t[r] rest[r]
+      }' "$data" > "$work/schedule-$i.csv"
+    "$twin" simulate "$model" --inputs "$work/schedule-$i.csv" --duration "$CYCLE" --exact \
+      --seed "$i" --out "$work/data-$i.csv" > /dev/null 2>&1
+  done
+  data_for() { echo "$work/data-$1.csv"; }
+fi
 "$twin" serve "$work/fleet.toml" 2> "$work/serve.log" &
 serve=$!
-trap 'kill $serve 2>/dev/null || true; rm -rf "$work"' EXIT
 sleep 2
 start=$(date +%s.%N)
 pids=()
 speed=${SPEED:-1}
 for i in $(seq 1 "$n"); do
-  "$twin" replay "$data" --config "$work/fleet.toml" --machine "m$i" --speed "$speed" --now --batch "$batch" 2>>"$work/replay.log" &
+  /usr/bin/time -a -o "$work/replay-cpu.txt" -f "%U %S" \
+    "$twin" replay "$(data_for "$i")" --config "$work/fleet.toml" --machine "m$i" --speed "$speed" --now --batch "$batch" 2>>"$work/replay.log" &
   pids+=($!)
 done
 if [ "$speed" = max ]; then
   wait "${pids[@]}"
-  rows=$(( n * ($(wc -l < "$data") - 1) ))
+  rows=0
+  for i in $(seq 1 "$n"); do rows=$(( rows + $(wc -l < "$(data_for "$i")") - 1 )); done
   while true; do
     got=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^twin_rows_accepted_total/ {s += $2} END {print s + 0}')
     [ "$got" -ge "$rows" ] && break
@@ -65,8 +91,15 @@ if [ "$speed" = max ]; then
   echo "machines $n at full speed: $rows rows assimilated in $(echo "$end - $start" | bc) s: $(echo "$rows / ($end - $start)" | bc) rows/s"
   exit 0
 fi
+# The lag percentiles cover the run after WARMUP s (default 30): a service that has just
+# started builds every member's twin and takes every machine's first transient at once.
+warmup=${WARMUP:-30}
+: > "$work/metrics-warm.txt"
 peak=0
 while kill -0 "${pids[0]}" 2>/dev/null; do
+  if [ ! -s "$work/metrics-warm.txt" ] && [ "$(echo "$(date +%s.%N) - $start >= $warmup" | bc)" = 1 ]; then
+    curl -s "http://127.0.0.1:$port/metrics" > "$work/metrics-warm.txt"
+  fi
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$serve/status")
   [ "$rss" -gt "$peak" ] && peak=$rss
   sleep 1
@@ -75,30 +108,36 @@ wait "${pids[@]}"
 sleep 3
 end=$(date +%s.%N)
 curl -s "http://127.0.0.1:$port/metrics" > "$work/metrics.txt"
-python3 - "$work/metrics.txt" "$n" "$start" "$end" "$peak" <<'PY'
+python3 - "$work/metrics.txt" "$n" "$start" "$end" "$peak" "$work/metrics-warm.txt" "$warmup" <<'PY'
 import sys, re, collections
-text = open(sys.argv[1]).read()
 n, start, end, peak = int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
-buckets = collections.defaultdict(list)
-counts = {}
-accepted = 0
-for line in text.splitlines():
-    m = re.match(r'twin_lag_seconds_bucket\{le="([^"]+)",machine="([^"]+)"\} (\d+)', line) or \
-        re.match(r'twin_lag_seconds_bucket\{machine="([^"]+)",le="([^"]+)"\} (\d+)', line)
-    if m:
-        a, b, c = m.groups()
-        le, mach = (a, b) if line.find('le=') < line.find('machine=') else (b, a)
-        buckets[mach].append((float('inf') if le == '+Inf' else float(le), int(c)))
-    m = re.match(r'twin_rows_accepted_total\{machine="([^"]+)"\} (\d+)', line)
-    if m:
-        accepted += int(m.group(2))
+warmup = float(sys.argv[7])
+
+def read(path):
+    buckets, accepted = collections.defaultdict(dict), 0
+    for line in open(path).read().splitlines():
+        m = re.match(r'twin_lag_seconds_bucket\{(.*)\} (\d+)', line)
+        if m:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            le = float('inf') if labels['le'] == '+Inf' else float(labels['le'])
+            buckets[labels['machine']][le] = int(m.group(2))
+        m = re.match(r'twin_rows_accepted_total\{machine="([^"]+)"\} (\d+)', line)
+        if m:
+            accepted += int(m.group(2))
+    return buckets, accepted
+
+buckets, accepted = read(sys.argv[1])
+warm, _ = read(sys.argv[6])
 p99s = []
 for mach, b in sorted(buckets.items()):
-    b.sort()
-    total = b[-1][1]
-    p99 = next(le for le, c in b if c >= 0.99 * total)
-    p99s.append(p99)
+    after = sorted((le, c - warm.get(mach, {}).get(le, 0)) for le, c in b.items())
+    total = after[-1][1]
+    p99s.append(next(le for le, c in after if c >= 0.99 * total))
 print(f"machines {n}: rows accepted {accepted} in {end - start:.1f} s wall "
-      f"({accepted / (end - start):.0f} rows/s); lag p99 (bucket bound) worst {max(p99s):.3f} s, "
+      f"({accepted / (end - start):.0f} rows/s); after {warmup:.0f} s, lag p99 (bucket bound) worst {max(p99s):.3f} s, "
       f"median machine {sorted(p99s)[len(p99s)//2]:.3f} s; service peak RSS {peak / 1024:.0f} MiB")
 PY
+tck=$(getconf CLK_TCK)
+service_cpu=$(awk -v tck="$tck" '{printf "%.0f", ($14 + $15) / tck}' "/proc/$serve/stat")
+publishers_cpu=$(awk '{s += $1 + $2} END {printf "%.0f", s}' "$work/replay-cpu.txt")
+echo "CPU time: service $service_cpu s, publishers $publishers_cpu s, of $(nproc) cores × $(printf %.0f "$(echo "$end - $start" | bc)") s wall"

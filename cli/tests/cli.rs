@@ -97,7 +97,9 @@ fn simulate_writes_traces_and_a_report() {
             "time,spindle_speed,cutting_torque,cutting_force,coolant_temperature,speed,motor_current,front_bearing_load,rear_bearing_load,bending_moment,front_bearing_temperature,stator_temperature,housing_temperature,nose_growth"
         )
     );
-    assert_eq!(lines.count(), 201); // inputs at t = 0, then 100 Hz for 2 s
+    // Inputs at t = 0, 100 Hz until the speed ramp has held for the model's 0.3 s settling
+    // time (1.3 s), then one row per quasi-steady 0.1 s thermal interval.
+    assert_eq!(lines.count(), 131 + 7);
     // Issue 16: times from step counts, written as the shortest text that round-trips
     // (`0.35`, not `0.35000000000000003`).
     for line in csv.lines().skip(1) {
@@ -106,7 +108,8 @@ fn simulate_writes_traces_and_a_report() {
     }
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert_eq!(r["steps"], 2000);
+    // Every millisecond up to 1.3 s, then 2 integrated sub-steps per 0.1 s interval.
+    assert_eq!(r["steps"], 1300 + 7 * 2);
     assert_eq!(r["sim_seconds"], 2.0);
     assert!(r["real_time_factor"].as_f64().unwrap() > 0.0);
     assert!(r["wall_seconds"].as_f64().unwrap() > 0.0);

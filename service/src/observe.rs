@@ -75,9 +75,8 @@ impl Metrics {
         let accepted = Family::<Labels, Counter>::default();
         let left_out = Family::<Labels, Counter>::default();
         let rejected = Family::<Labels, Counter>::default();
-        let lag = Family::<Labels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(1e-3, 2.0, 18))
-        });
+        let lag =
+            Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(one_two_five()));
         let ingest = Family::<Labels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(1e-4, 2.0, 18))
         });
@@ -216,4 +215,10 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
             }),
         )
         .with_state(metrics)
+}
+
+/// Lag bucket bounds in s: 1, 2 and 5 times each power of ten from 1 ms to 100 s (a lag
+/// goal such as "under 1 s" is a bucket bound).
+fn one_two_five() -> impl Iterator<Item = f64> {
+    (-3..=2).flat_map(|e| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(e)))
 }
