@@ -28,7 +28,8 @@ twin=${TWIN:-target/release/twin}
 secrets="$PWD/examples/live/secrets"
 work=$(mktemp -d)
 serve=
-trap '[ -n "$serve" ] && kill "$serve" 2>/dev/null; rm -rf "$work"' EXIT
+sub=
+trap '[ -n "$serve" ] && kill "$serve" 2>/dev/null; [ -n "$sub" ] && kill "$sub" 2>/dev/null; rm -rf "$work"' EXIT
 port=9465
 {
   echo "[broker]"
@@ -69,6 +70,10 @@ if [ -n "${CYCLE:-}" ]; then
 fi
 "$twin" serve "$work/fleet.toml" 2> "$work/serve.log" &
 serve=$!
+# Every estimate as it arrives, with the wall time of its arrival: publish-to-estimate latency.
+mosquitto_sub -h 127.0.0.1 -p 8883 --cafile "$secrets/ca.crt" -u twin -P "$(cat "$secrets/password")" \
+  -t "load-$$/+/estimate" -F '%U %p' > "$work/estimates.txt" 2> /dev/null &
+sub=$!
 sleep 2
 start=$(date +%s.%N)
 pids=()
@@ -108,7 +113,7 @@ wait "${pids[@]}"
 sleep 3
 end=$(date +%s.%N)
 curl -s "http://127.0.0.1:$port/metrics" > "$work/metrics.txt"
-python3 - "$work/metrics.txt" "$n" "$start" "$end" "$peak" "$work/metrics-warm.txt" "$warmup" <<'PY'
+python3 - "$work/metrics.txt" "$n" "$start" "$end" "$peak" "$work/metrics-warm.txt" "$warmup" "$work/estimates.txt" <<'PY'
 import sys, re, collections
 n, start, end, peak = int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 warmup = float(sys.argv[7])
@@ -128,14 +133,33 @@ def read(path):
 
 buckets, accepted = read(sys.argv[1])
 warm, _ = read(sys.argv[6])
-p99s = []
+p99s, p50s = [], []
 for mach, b in sorted(buckets.items()):
     after = sorted((le, c - warm.get(mach, {}).get(le, 0)) for le, c in b.items())
     total = after[-1][1]
     p99s.append(next(le for le, c in after if c >= 0.99 * total))
+    p50s.append(next(le for le, c in after if c >= 0.50 * total))
 print(f"machines {n}: rows accepted {accepted} in {end - start:.1f} s wall "
       f"({accepted / (end - start):.0f} rows/s); after {warmup:.0f} s, lag p99 (bucket bound) worst {max(p99s):.3f} s, "
-      f"median machine {sorted(p99s)[len(p99s)//2]:.3f} s; service peak RSS {peak / 1024:.0f} MiB")
+      f"median machine {sorted(p99s)[len(p99s)//2]:.3f} s; lag p50 worst {max(p50s):.3f} s; "
+      f"service peak RSS {peak / 1024:.0f} MiB")
+# Publish-to-estimate: from the wall time a row was published (its stamp, `replay --now`, a
+# batch going out when its last row is due) to the arrival of the estimate that includes it.
+import json
+lat = []
+for line in open(sys.argv[8]):
+    got, _, text = line.partition(' ')
+    try:
+        e = json.loads(text)
+    except ValueError:
+        continue
+    if e.get('time_unix') is not None and float(got) > start + warmup:
+        lat.append(float(got) - e['time_unix'])
+lat.sort()
+if lat:
+    q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]
+    print(f"publish to estimate, after {warmup:.0f} s: {len(lat)} estimates, p50 {q(0.5):.3f} s, "
+          f"p99 {q(0.99):.3f} s, max {lat[-1]:.3f} s")
 PY
 tck=$(getconf CLK_TCK)
 service_cpu=$(awk -v tck="$tck" '{printf "%.0f", ($14 + $15) / tck}' "/proc/$serve/stat")

@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::journal::{Journal, Row, write_atomic};
 use crate::messages::{Alarm, Counts, Estimate, Status};
 use crate::payload::{self, Limits};
+use crate::reorder::{Reorder, Waiting};
 
 /// A message to publish on `<prefix>/<machine>/<kind>`.
 #[derive(Debug, Clone)]
@@ -94,6 +95,7 @@ pub struct MachineTwin {
     options: CalibrateOptions,
     assimilation: Assimilation,
     journal: Journal,
+    reorder: Reorder,
     dir: PathBuf,
     limits: Limits,
     /// `None` until the first row; then the Unix time of time 0 (or `None`: relative times).
@@ -179,6 +181,7 @@ impl MachineTwin {
             options,
             assimilation,
             journal,
+            reorder: Reorder::new(config.reorder_window),
             dir,
             limits: Limits {
                 max_bytes: service.max_payload_bytes,
@@ -221,12 +224,15 @@ impl MachineTwin {
         &self.config.id
     }
 
-    /// Takes in one payload (see [`crate::payload`]); `redelivered`: the broker says it
-    /// delivered it before (MQTT's DUP flag), so rows at or before the last one taken are
-    /// counted as redelivered, not as the machine's repeats. Returns what to publish; an `Err`
-    /// only when the journal or checkpoint cannot be written. Its rows are durable once
-    /// [`MachineTwin::sync`] returns: acknowledge the payload only then.
-    pub fn ingest(&mut self, payload: &[u8], redelivered: bool) -> Result<Vec<Outgoing>> {
+    /// Takes in payload number `tag` (numbers increase with arrival; see [`crate::payload`]);
+    /// `redelivered`: the broker says it delivered it before (MQTT's DUP flag), so rows at or
+    /// before the last one taken are counted as redelivered, not as the machine's repeats. Its
+    /// rows wait in the reorder window ([`crate::reorder`]) or are assimilated and journaled.
+    /// Returns what to publish; an `Err` only when the journal or checkpoint cannot be written.
+    /// Acknowledge a payload only once [`MachineTwin::finished_payloads`] has named it and
+    /// [`MachineTwin::sync`] has returned since: its rows are durable then.
+    pub fn ingest(&mut self, payload: &[u8], redelivered: bool, tag: u64) -> Result<Vec<Outgoing>> {
+        self.reorder.open(tag);
         self.counts.payloads += 1;
         let label = format!(
             "machine {} payload {}",
@@ -259,8 +265,6 @@ impl MachineTwin {
             self.origin = Some(table.time_origin);
         }
         let layout = Layout::of(&self.model, &table);
-        let mut sink = Collected::default();
-        let mut accepted = Vec::new();
         for (t, row) in table.times.iter().zip(&table.rows) {
             let (inputs, z) = layout.split(&self.model, row);
             self.counts.rows += 1;
@@ -268,7 +272,46 @@ impl MachineTwin {
             let kept = inputs.iter().chain(&z).filter(|v| v.is_some()).count();
             // Readings outside their sensor's range are left out by the split.
             self.counts.out_of_range += given.saturating_sub(kept) as u64;
-            let intake = match self.assimilation.push(*t, &inputs, Some(&z), &mut sink) {
+            if !self.reorder.hold(tag, *t, inputs, z, redelivered) {
+                match redelivered {
+                    true => self.counts.redelivered += 1,
+                    false => self.counts.duplicate += 1,
+                }
+            }
+        }
+        let due = self.reorder.due(false);
+        self.assimilate(due)
+    }
+
+    /// Assimilates every row still waiting in the reorder window (the stream has gone quiet)
+    /// and returns what to publish.
+    pub fn flush(&mut self) -> Result<Vec<Outgoing>> {
+        if self.reorder.is_empty() {
+            return Ok(Vec::new());
+        }
+        let due = self.reorder.due(true);
+        self.assimilate(due)
+    }
+
+    /// The payloads (their `tag`s) none of whose rows wait any longer: acknowledge them after
+    /// the next [`MachineTwin::sync`].
+    pub fn finished_payloads(&mut self) -> Vec<u64> {
+        self.reorder.finished()
+    }
+
+    /// Assimilates rows in time order, journals the ones taken and publishes what is due.
+    fn assimilate(&mut self, rows: Vec<Waiting>) -> Result<Vec<Outgoing>> {
+        let mut sink = Collected::default();
+        let mut accepted = Vec::new();
+        for row in rows {
+            let Waiting {
+                time: t,
+                inputs,
+                measurements: z,
+                redelivered,
+                ..
+            } = row;
+            let intake = match self.assimilation.push(t, &inputs, Some(&z), &mut sink) {
                 Ok(i) => i,
                 Err(e) => {
                     // The twin could not step through this row: keep what came before it.
@@ -289,7 +332,7 @@ impl MachineTwin {
                     accepted.push(Row {
                         seq: self.journal.next_seq() + accepted.len() as u64,
                         measurement: z.iter().any(Option::is_some),
-                        time: *t,
+                        time: t,
                         values,
                     });
                 }

@@ -1,15 +1,15 @@
 //! `twin serve`: every machine of a fleet file on its own connection, worker thread and
 //! journal (see the crate doc).
 
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant, SystemTime};
 
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, Publish};
 use rumqttc::v5::{AsyncClient, Event, EventLoop};
-use tokio::runtime::Handle;
 
 use crate::config::{BrokerConfig, FleetConfig};
 use crate::error::{Error, Result};
@@ -22,6 +22,14 @@ use crate::observe::{MachineHealth, Metrics};
 const STATUS_EVERY: Duration = Duration::from_secs(5);
 /// Most payloads a worker takes in before one sync and their acknowledgements.
 const MAX_GROUP: usize = 64;
+/// Most messages waiting for a machine's worker. A full queue stops the reading of the
+/// machine's connection (TCP holds the broker back; the broker keeps the rest): mosquitto 2.0
+/// delivers far beyond the receive maximum to a service that is behind, and a 24-hour stream
+/// published at once held 2.3 GB of the service's memory before.
+const MAX_QUEUED: usize = 64;
+/// How often a worker retries acknowledgements and messages its connection could not take yet.
+const RETRY: Duration = Duration::from_millis(5);
+
 /// How long `twin serve` keeps trying to reach a broker that is not up at its start.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
 /// Longest wait between reconnection attempts.
@@ -119,17 +127,12 @@ pub async fn run(config: FleetConfig, shutdown: impl Future<Output = ()>) -> Res
         )
         .await?;
         tracing::info!(machine = %id, topic = %topics.data, "subscribed");
-        let (tx, rx) = std::sync::mpsc::channel();
-        for p in early {
-            if !drop_foreign(&client, &topics, &p).await {
-                let _ = tx.send(p);
-            }
-        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(MAX_QUEUED);
         let worker = Worker {
             twin,
             client: client.clone(),
             topics: topics.clone(),
-            handle: Handle::current(),
+            outbox: VecDeque::new(),
             idle: Duration::from_secs_f64(config.service.idle_publish),
             metrics: Arc::clone(&metrics),
         };
@@ -145,6 +148,11 @@ pub async fn run(config: FleetConfig, shutdown: impl Future<Output = ()>) -> Res
                 })
                 .map_err(|e| Error::State(format!("cannot start machine {id}'s worker: {e}")))?,
         );
+        for p in early {
+            if !drop_foreign(&client, &topics, &p).await && !hand_over(&tx, p).await {
+                break;
+            }
+        }
         tasks.push(tokio::spawn(pump(
             eventloop,
             client.clone(),
@@ -177,7 +185,7 @@ async fn pump(
     client: AsyncClient,
     topics: Topics,
     broker: BrokerConfig,
-    tx: Sender<Publish>,
+    tx: SyncSender<Publish>,
 ) {
     let mut backoff = Duration::from_millis(500);
     loop {
@@ -186,7 +194,7 @@ async fn pump(
                 if drop_foreign(&client, &topics, &p).await {
                     continue;
                 }
-                if tx.send(p).is_err() {
+                if !hand_over(&tx, p).await {
                     return; // the worker stopped
                 }
             }
@@ -219,6 +227,28 @@ async fn pump(
     }
 }
 
+/// Queues `p` for the machine's worker, waiting while its queue is full (the connection is not
+/// read meanwhile; the worker never waits for this task, see [`Worker::drain`]); `false` once
+/// the worker has stopped.
+async fn hand_over(tx: &SyncSender<Publish>, mut p: Publish) -> bool {
+    loop {
+        match tx.try_send(p) {
+            Ok(()) => return true,
+            Err(TrySendError::Full(back)) => {
+                p = back;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err(TrySendError::Disconnected(_)) => return false,
+        }
+    }
+}
+
+/// What a worker hands to its connection.
+enum Request {
+    Ack(Publish),
+    Publish(Outgoing),
+}
+
 /// Drops a message on a topic that is not the machine's (a subscription the persistent session
 /// kept from an older fleet file, another prefix): never this machine's rows. Acknowledges it,
 /// unsubscribes from its topic and says so; `false` for the machine's own messages.
@@ -241,7 +271,8 @@ struct Worker {
     twin: MachineTwin,
     client: AsyncClient,
     topics: Topics,
-    handle: Handle,
+    /// Requests the connection could not take yet, oldest first.
+    outbox: VecDeque<Request>,
     idle: Duration,
     metrics: Arc<Metrics>,
 }
@@ -269,11 +300,21 @@ impl Worker {
         let mut last_status = Instant::now();
         let mut accepted_then = self.twin.counts().accepted;
         let mut lag = None;
+        // Payloads taken in and not yet acknowledged, by arrival number: their rows may wait
+        // in the reorder window.
+        let mut unacked = BTreeMap::new();
+        let mut tags = 0_u64..;
         self.send_status(0.0, None, None);
         self.health(None, None);
+        let mut last_payload = Instant::now();
         loop {
-            match rx.recv_timeout(self.idle) {
+            let wait = match self.outbox.is_empty() {
+                true => self.idle.saturating_sub(last_payload.elapsed()).max(RETRY),
+                false => RETRY,
+            };
+            match rx.recv_timeout(wait) {
                 Ok(first) => {
+                    last_payload = Instant::now();
                     // Under load several payloads wait: take them all, sync once, then
                     // acknowledge them all (a sync per payload was the bottleneck).
                     let mut batch = vec![first];
@@ -287,24 +328,18 @@ impl Worker {
                     let started = Instant::now();
                     let mut out = Vec::new();
                     let taken = batch
-                        .iter()
+                        .into_iter()
                         .try_for_each(|p| {
-                            out.extend(self.twin.ingest(&p.payload, p.dup)?);
+                            let tag = tags.next().expect("payload numbers do not run out");
+                            out.extend(self.twin.ingest(&p.payload, p.dup, tag)?);
+                            unacked.insert(tag, p);
                             Ok(())
                         })
                         .and_then(|()| self.twin.sync());
                     if let Err(e) = taken {
-                        tracing::error!(machine = %self.twin.id(), "stopped: {e}");
-                        self.send_status(0.0, None, Some(e.to_string()));
-                        self.health(lag, Some(e.to_string()));
-                        return;
+                        return self.stop(&rx, lag, e);
                     }
-                    // Journaled and synced: now the broker may forget the messages.
-                    for p in &batch {
-                        if let Err(e) = self.handle.block_on(self.client.ack(p)) {
-                            tracing::warn!(machine = %self.twin.id(), "acknowledgement not sent: {e}");
-                        }
-                    }
+                    self.acknowledge(&mut unacked);
                     let status = self.twin.status(0.0, None);
                     lag = status.last_data_unix.map(|t| unix_now() - t);
                     self.metrics.payload(
@@ -316,10 +351,26 @@ impl Worker {
                     );
                     self.send(out);
                 }
-                Err(RecvTimeoutError::Timeout) => match self.twin.publish_if_new() {
-                    Ok(out) => self.send(out),
-                    Err(e) => tracing::warn!(machine = %self.twin.id(), "no estimate: {e}"),
-                },
+                Err(RecvTimeoutError::Timeout) if last_payload.elapsed() < self.idle => {
+                    self.drain();
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    // Quiet: the rows waiting in the reorder window go on now.
+                    last_payload = Instant::now();
+                    self.drain();
+                    let flushed = self.twin.flush();
+                    match flushed.and_then(|out| self.twin.sync().map(|()| out)) {
+                        Ok(out) => {
+                            self.acknowledge(&mut unacked);
+                            self.send(out);
+                        }
+                        Err(e) => return self.stop(&rx, lag, e),
+                    }
+                    match self.twin.publish_if_new() {
+                        Ok(out) => self.send(out),
+                        Err(e) => tracing::warn!(machine = %self.twin.id(), "no estimate: {e}"),
+                    }
+                }
                 Err(RecvTimeoutError::Disconnected) => return,
             }
             if last_status.elapsed() >= STATUS_EVERY {
@@ -330,6 +381,57 @@ impl Worker {
                 accepted_then = accepted;
                 last_status = Instant::now();
             }
+        }
+    }
+
+    /// Acknowledges the payloads none of whose rows wait any more: journaled and synced, the
+    /// broker may forget them now.
+    fn acknowledge(&mut self, unacked: &mut BTreeMap<u64, Publish>) {
+        for tag in self.twin.finished_payloads() {
+            if let Some(mut p) = unacked.remove(&tag) {
+                // An acknowledgement needs the packet id alone: the topic and payload share the
+                // connection's read buffer, which they would keep alive while the ack waits.
+                p.topic = Default::default();
+                p.payload = Default::default();
+                p.properties = None;
+                self.outbox.push_back(Request::Ack(p));
+            }
+        }
+        self.drain();
+    }
+
+    /// Hands the waiting requests to the connection, oldest first, as far as it takes them now.
+    /// Never waits: the connection's task may itself be waiting for this worker's queue.
+    fn drain(&mut self) {
+        while let Some(request) = self.outbox.front() {
+            let taken = match request {
+                Request::Ack(p) => self.client.try_ack(p),
+                Request::Publish(o) => self.client.try_publish(
+                    self.topics.out(o.kind),
+                    QoS::AtLeastOnce,
+                    o.retain,
+                    o.payload.clone(),
+                ),
+            };
+            if taken.is_err() {
+                return; // full: the next round
+            }
+            self.outbox.pop_front();
+        }
+    }
+
+    /// Stops the worker after an error: says so in its status and health, and gives the
+    /// connection up to 2 s to take what waits (the messages still queued are not acknowledged:
+    /// the broker delivers them again at the next start).
+    fn stop(&mut self, rx: &Receiver<Publish>, lag: Option<f64>, e: Error) {
+        tracing::error!(machine = %self.twin.id(), "stopped: {e}");
+        self.send_status(0.0, None, Some(e.to_string()));
+        self.health(lag, Some(e.to_string()));
+        let started = Instant::now();
+        while !self.outbox.is_empty() && started.elapsed() < Duration::from_secs(2) {
+            while rx.try_recv().is_ok() {}
+            std::thread::sleep(RETRY);
+            self.drain();
         }
     }
 
@@ -350,7 +452,7 @@ impl Worker {
         );
     }
 
-    fn send_status(&self, rate: f64, lag: Option<f64>, error: Option<String>) {
+    fn send_status(&mut self, rate: f64, lag: Option<f64>, error: Option<String>) {
         let mut status: Status = self.twin.status(rate, lag);
         if error.is_some() {
             status.error = error;
@@ -364,18 +466,10 @@ impl Worker {
         }
     }
 
-    fn send(&self, out: Vec<Outgoing>) {
-        for o in out {
-            let topic = self.topics.out(o.kind);
-            if let Err(e) = self.handle.block_on(self.client.publish(
-                topic,
-                QoS::AtLeastOnce,
-                o.retain,
-                o.payload,
-            )) {
-                tracing::warn!(machine = %self.twin.id(), "not published: {e}");
-            }
-        }
+    /// Publishes `out` (QoS 1) after what already waits for the connection.
+    fn send(&mut self, out: Vec<Outgoing>) {
+        self.outbox.extend(out.into_iter().map(Request::Publish));
+        self.drain();
     }
 }
 

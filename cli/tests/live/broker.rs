@@ -202,6 +202,24 @@ impl Broker {
             .expect("mosquitto_pub runs");
         assert!(status.success(), "mosquitto_pub failed");
     }
+
+    /// Publishes each of `payloads` (one line each) on `topic` with QoS 1, in order, over one
+    /// connection.
+    pub fn publish_lines(&self, topic: &str, payloads: &[String]) {
+        let mut child = Command::new("mosquitto_pub")
+            .args(self.client_args())
+            .args(["-q", "1", "-t", topic, "-l"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("mosquitto_pub runs");
+        let mut stdin = child.stdin.take().unwrap();
+        for p in payloads {
+            assert!(!p.contains('\n'), "a payload is one line");
+            std::io::Write::write_all(&mut stdin, format!("{p}\n").as_bytes()).unwrap();
+        }
+        drop(stdin);
+        assert!(child.wait().unwrap().success(), "mosquitto_pub failed");
+    }
 }
 
 impl Drop for Broker {

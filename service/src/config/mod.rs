@@ -69,6 +69,9 @@ pub struct MachineConfig {
     pub horizon: f64,
     /// Longest interval between rows stepped through, s.
     pub max_gap: f64,
+    /// Seconds of data a row waits for rows that belong before it (a publisher that resends
+    /// out of order); 0: rows are assimilated as they come. See [`crate::machine`].
+    pub reorder_window: f64,
     /// Alarm settings.
     pub alarm: AlarmConfig,
 }
@@ -118,6 +121,7 @@ struct MachineSpec {
     checkpoint_every: Option<Spanned<f64>>,
     horizon: Option<Spanned<f64>>,
     max_gap: Option<Spanned<f64>>,
+    reorder_window: Option<Spanned<f64>>,
     alarm: Option<AlarmSpec>,
 }
 
@@ -170,6 +174,19 @@ impl Reader<'_> {
                 s.span(),
                 field,
                 format!("expected a positive number of seconds, got {}", s.get_ref()),
+            ),
+        }
+    }
+
+    /// Seconds, at least 0 and at most a day.
+    fn non_negative(&self, v: &Option<Spanned<f64>>, field: &str, default: f64) -> Result<f64> {
+        match v {
+            None => Ok(default),
+            Some(s) if (0.0..=86_400.0).contains(s.get_ref()) => Ok(*s.get_ref()),
+            Some(s) => self.err(
+                s.span(),
+                field,
+                format!("expected seconds from 0 to 86400, got {}", s.get_ref()),
             ),
         }
     }
@@ -399,6 +416,7 @@ fn read_machine(r: &Reader, m: &MachineSpec) -> Result<MachineConfig> {
             "machine.max_gap",
             machine_twin::data::time::DEFAULT_MAX_GAP,
         )?,
+        reorder_window: r.non_negative(&m.reorder_window, "machine.reorder_window", 0.0)?,
         alarm,
     })
 }
