@@ -245,7 +245,9 @@ async fn hand_over(tx: &SyncSender<Publish>, mut p: Publish) -> bool {
 
 /// What a worker hands to its connection.
 enum Request {
-    Ack(Publish),
+    /// The acknowledgement of a QoS 1 message, by its packet id (the message's topic and
+    /// payload would keep the connection's read buffer alive while the ack waits).
+    Ack(u16),
     Publish(Outgoing),
 }
 
@@ -388,13 +390,10 @@ impl Worker {
     /// broker may forget them now.
     fn acknowledge(&mut self, unacked: &mut BTreeMap<u64, Publish>) {
         for tag in self.twin.finished_payloads() {
-            if let Some(mut p) = unacked.remove(&tag) {
-                // An acknowledgement needs the packet id alone: the topic and payload share the
-                // connection's read buffer, which they would keep alive while the ack waits.
-                p.topic = Default::default();
-                p.payload = Default::default();
-                p.properties = None;
-                self.outbox.push_back(Request::Ack(p));
+            if let Some(p) = unacked.remove(&tag)
+                && p.qos != QoS::AtMostOnce
+            {
+                self.outbox.push_back(Request::Ack(p.pkid));
             }
         }
         self.drain();
@@ -405,7 +404,11 @@ impl Worker {
     fn drain(&mut self) {
         while let Some(request) = self.outbox.front() {
             let taken = match request {
-                Request::Ack(p) => self.client.try_ack(p),
+                Request::Ack(pkid) => {
+                    let mut ack = Publish::new("", QoS::AtLeastOnce, "", None);
+                    ack.pkid = *pkid;
+                    self.client.try_ack(&ack)
+                }
                 Request::Publish(o) => self.client.try_publish(
                     self.topics.out(o.kind),
                     QoS::AtLeastOnce,
