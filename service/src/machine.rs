@@ -273,9 +273,10 @@ impl MachineTwin {
             // Readings outside their sensor's range are left out by the split.
             self.counts.out_of_range += given.saturating_sub(kept) as u64;
             if !self.reorder.hold(tag, *t, inputs, z, redelivered) {
-                match redelivered {
-                    true => self.counts.redelivered += 1,
-                    false => self.counts.duplicate += 1,
+                if redelivered {
+                    self.counts.redelivered += 1;
+                } else {
+                    self.counts.duplicate += 1;
                 }
             }
         }

@@ -6,14 +6,14 @@
 //!
 //! The payloads whose rows wait are not acknowledged: only once all their rows are assimilated
 //! and journaled may the broker forget them, so a crash loses nothing that waited. At most
-//! [`MAX_WAITING_PAYLOADS`] payloads wait (the broker sends no more than its receive maximum
-//! unacknowledged); beyond that the oldest rows go on at once. A window of 0 assimilates every
-//! row as it comes.
+//! [`MAX_WAITING_PAYLOADS`] payloads wait; beyond that the oldest rows go on at once. A window
+//! of 0 assimilates every row as it comes.
 
 use std::collections::BTreeMap;
 
-/// Most payloads whose rows may wait at once: well under the connection's receive maximum (32),
-/// so the broker never stops sending while rows wait for newer ones.
+/// Most payloads whose rows may wait at once: well under the connection's receive maximum (32)
+/// and the worker's queue (64), so a broker that keeps to either is never held back while rows
+/// wait for newer ones.
 pub const MAX_WAITING_PAYLOADS: usize = 16;
 
 /// A row waiting for its turn.
@@ -85,25 +85,17 @@ impl Reorder {
     /// Takes out, in time order, the rows whose turn has come: those the newest row has passed
     /// by the window, the oldest while too many payloads wait, or (`all`) every one.
     pub fn due(&mut self, all: bool) -> Vec<Waiting> {
-        let mut n = if all {
+        let passed = if all {
             self.rows.len()
         } else {
             self.rows
                 .partition_point(|r| r.time <= self.newest - self.window)
         };
         let mut left = self.waiting.values().filter(|&&c| c > 0).count();
-        let mut counts = self.waiting.clone();
-        for r in &self.rows[..n] {
-            let c = counts
-                .get_mut(&r.payload)
-                .expect("a waiting row's payload is open");
-            *c -= 1;
-            if *c == 0 {
-                left -= 1;
-            }
-        }
-        while left > MAX_WAITING_PAYLOADS && n < self.rows.len() {
-            let c = counts
+        let mut n = 0;
+        while n < self.rows.len() && (n < passed || left > MAX_WAITING_PAYLOADS) {
+            let c = self
+                .waiting
                 .get_mut(&self.rows[n].payload)
                 .expect("a waiting row's payload is open");
             *c -= 1;
@@ -112,7 +104,6 @@ impl Reorder {
             }
             n += 1;
         }
-        self.waiting = counts;
         self.rows.drain(..n).collect()
     }
 

@@ -245,8 +245,7 @@ async fn hand_over(tx: &SyncSender<Publish>, mut p: Publish) -> bool {
 
 /// What a worker hands to its connection.
 enum Request {
-    /// The acknowledgement of a QoS 1 message, by its packet id (the message's topic and
-    /// payload would keep the connection's read buffer alive while the ack waits).
+    /// The acknowledgement of a QoS 1 message, by its packet id.
     Ack(u16),
     Publish(Outgoing),
 }
@@ -302,17 +301,19 @@ impl Worker {
         let mut last_status = Instant::now();
         let mut accepted_then = self.twin.counts().accepted;
         let mut lag = None;
-        // Payloads taken in and not yet acknowledged, by arrival number: their rows may wait
-        // in the reorder window.
+        // Payloads taken in and not yet acknowledged, by arrival number: their packet ids (none
+        // at QoS 0). Their rows may wait in the reorder window; the messages themselves are
+        // dropped at once (their topic and payload would keep the connection's read buffer).
         let mut unacked = BTreeMap::new();
         let mut tags = 0_u64..;
         self.send_status(0.0, None, None);
         self.health(None, None);
         let mut last_payload = Instant::now();
         loop {
-            let wait = match self.outbox.is_empty() {
-                true => self.idle.saturating_sub(last_payload.elapsed()).max(RETRY),
-                false => RETRY,
+            let wait = if self.outbox.is_empty() {
+                self.idle.saturating_sub(last_payload.elapsed()).max(RETRY)
+            } else {
+                RETRY
             };
             match rx.recv_timeout(wait) {
                 Ok(first) => {
@@ -334,7 +335,7 @@ impl Worker {
                         .try_for_each(|p| {
                             let tag = tags.next().expect("payload numbers do not run out");
                             out.extend(self.twin.ingest(&p.payload, p.dup, tag)?);
-                            unacked.insert(tag, p);
+                            unacked.insert(tag, (p.qos != QoS::AtMostOnce).then_some(p.pkid));
                             Ok(())
                         })
                         .and_then(|()| self.twin.sync());
@@ -388,12 +389,10 @@ impl Worker {
 
     /// Acknowledges the payloads none of whose rows wait any more: journaled and synced, the
     /// broker may forget them now.
-    fn acknowledge(&mut self, unacked: &mut BTreeMap<u64, Publish>) {
+    fn acknowledge(&mut self, unacked: &mut BTreeMap<u64, Option<u16>>) {
         for tag in self.twin.finished_payloads() {
-            if let Some(p) = unacked.remove(&tag)
-                && p.qos != QoS::AtMostOnce
-            {
-                self.outbox.push_back(Request::Ack(p.pkid));
+            if let Some(Some(pkid)) = unacked.remove(&tag) {
+                self.outbox.push_back(Request::Ack(pkid));
             }
         }
         self.drain();
