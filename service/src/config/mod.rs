@@ -425,8 +425,13 @@ fn read_machine(r: &Reader, m: &MachineSpec) -> Result<MachineConfig> {
 mod tests {
     use super::*;
 
+    /// Parses `text` beside its own secret files: a folder per call, as `cargo test` runs the
+    /// tests on threads of one process (a shared folder let one test read the password file
+    /// while another rewrote it).
     fn parse(text: &str) -> Result<FleetConfig> {
-        let dir = std::env::temp_dir().join(format!("twin-config-{}", std::process::id()));
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("twin-config-{}-{call}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("ca.pem"), "x").unwrap();
         std::fs::write(dir.join("pw"), "secret\n").unwrap();
