@@ -1,13 +1,17 @@
 //! Conduction-grid throughput in node updates per second (criterion's elements/s):
-//! `thermal/{cpu,gpu}/grid=128^3` (one grid) and `thermal/{cpu,gpu}/members=256/grid=32^3`
-//! (an ensemble in one dispatch per sub-step). Each iteration is one explicit sub-step of an
-//! insulated steel block (the pure 7-point stencil: 4 bytes read and 4 written per update).
+//! `thermal/{cpu,gpu}/grid=128^3` (one grid), `thermal/gpu/grid=512^3` (a fine grid, hardware
+//! GPUs only) and `thermal/{cpu,gpu}/members=256/grid=32^3` (an ensemble; on the GPU with the
+//! kernel the default picks, one dispatch per sub-step, and with the fused kernel for
+//! comparison). On hardware GPUs, `.../unchecked` repeats two cases with the kernels' run-time
+//! bounds checks off. Each
+//! iteration is one thermal step of 8 explicit sub-steps of an insulated steel block (the pure
+//! 7-point stencil: 4 bytes read and 4 written per update).
 //!
-//! Before the groups run, a STREAM-style triad (`a = b + s·c`, f32, rayon, 64 MiB per array)
-//! measures this machine's memory bandwidth and prints the stencil's bandwidth bound at
-//! 8 bytes per node update, so the CPU figure can be read as a fraction of it.
-//! GPU groups run on the adapter wgpu finds (lavapipe in CI: correctness, not speed) and are
-//! skipped with a message when there is none.
+//! Each group's rate is printed as a fraction of a bandwidth bound at 8 bytes per update
+//! measured in the same run: for the CPU a STREAM-style triad (`a = b + s·c`, f32, rayon,
+//! 64 MiB per array); for the GPU the `copy_field` kernel over a 512³ field (64³ on a software
+//! adapter). GPU groups run on the adapter wgpu finds (lavapipe in CI: correctness, not speed)
+//! and are skipped with a message when there is none.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -15,7 +19,7 @@ use std::time::Instant;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use machine_twin::Model;
 use machine_twin::thermal::cpu::CpuStepper;
-use machine_twin::thermal::gpu::{GpuContext, GpuStepper};
+use machine_twin::thermal::gpu::{GpuContext, GpuStepper, StepKernel};
 use machine_twin::thermal::{Grid, GridStepper};
 use rayon::prelude::*;
 
@@ -52,10 +56,36 @@ fn triad_bandwidth() -> f64 {
     (12 * n) as f64 / best
 }
 
-fn bench_stepper(c: &mut Criterion, group: &str, mut stepper: Box<dyn GridStepper>, label: &str) {
-    let dt = 0.9 * stepper.grid().stable_dt(&[]);
-    let updates = (stepper.grid().cells() * stepper.members()) as u64;
+/// Sub-steps per bench iteration: one thermal step of this many explicit sub-steps, so that a
+/// GPU's submit and wait are paid once per thermal step, as in a twin.
+const SUBSTEPS: f64 = 8.0;
+
+/// Best node-update rate over a few thermal steps of `stepper`, timed outside criterion, for
+/// the ratio lines.
+fn rate(stepper: &mut dyn GridStepper, dt: f64, inflow: &mut [f64]) -> f64 {
+    let updates = (stepper.grid().cells() * stepper.members()) as f64;
+    let mut best = 0.0f64;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let n = stepper.advance(dt, inflow).expect("step");
+        best = best.max(updates * n as f64 / t.elapsed().as_secs_f64());
+    }
+    best
+}
+
+/// Benches one thermal step of `SUBSTEPS` sub-steps and prints its rate as a fraction of
+/// `bound` (node updates/s) measured in the same run.
+fn bench_stepper(
+    c: &mut Criterion,
+    group: &str,
+    stepper: &mut dyn GridStepper,
+    label: &str,
+    bound: (f64, &str),
+) {
+    let dt = SUBSTEPS * 0.9 * stepper.grid().stable_dt(&[]);
     let mut inflow = vec![0.0; stepper.members()];
+    let substeps = stepper.advance(dt, &mut inflow).expect("step");
+    let updates = (stepper.grid().cells() * stepper.members() * substeps) as u64;
     let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Elements(updates));
     g.sample_size(10);
@@ -63,41 +93,107 @@ fn bench_stepper(c: &mut Criterion, group: &str, mut stepper: Box<dyn GridSteppe
         b.iter(|| stepper.advance(dt, &mut inflow).expect("step"))
     });
     g.finish();
+    let r = rate(stepper, dt, &mut inflow);
+    println!(
+        "{group}/{label}: {r:.3e} node updates/s = {:.0} % of the {} bound ({:.3e}/s)",
+        100.0 * r / bound.0,
+        bound.1,
+        bound.0
+    );
+}
+
+/// Device bandwidth in bytes/s from `copy_field` on a field of `cells` nodes (read 4 bytes,
+/// write 4 per node), best of five runs of 20 copies.
+fn copy_bandwidth(ctx: &std::sync::Arc<GpuContext>, cells: usize) -> f64 {
+    let side = (cells as f64).cbrt().round() as usize;
+    let mut s = GpuStepper::new(ctx, &block(side), 1).expect("gpu stepper");
+    s.copy_fields(2).expect("warm-up");
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t = Instant::now();
+        s.copy_fields(20).expect("copy");
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    (20 * 8 * side.pow(3)) as f64 / best
 }
 
 fn thermal(c: &mut Criterion) {
     let bw = triad_bandwidth();
+    let cpu_bound = bw / 8.0;
     println!(
         "triad bandwidth: {:.1} GB/s on {} threads -> 7-point stencil bound {:.3e} node updates/s at 8 B each",
         bw / 1e9,
         rayon::current_num_threads(),
-        bw / 8.0
+        cpu_bound
     );
     let (big, small) = (block(128), block(32));
+    let bound = (cpu_bound, "triad");
     bench_stepper(
         c,
         "thermal/cpu",
-        Box::new(CpuStepper::new(&big, 1)),
+        &mut CpuStepper::new(&big, 1),
         "grid=128^3",
+        bound,
     );
     bench_stepper(
         c,
         "thermal/cpu",
-        Box::new(CpuStepper::new(&small, 256)),
+        &mut CpuStepper::new(&small, 256),
         "members=256/grid=32^3",
+        bound,
     );
-    match GpuContext::new() {
-        Ok(ctx) => {
-            println!("gpu adapter: {}", ctx.describe());
-            for (grid, members, label) in [
-                (&big, 1, "grid=128^3"),
-                (&small, 256, "members=256/grid=32^3"),
-            ] {
-                let stepper = GpuStepper::new(&ctx, grid, members).expect("gpu stepper");
-                bench_stepper(c, "thermal/gpu", Box::new(stepper), label);
-            }
+    let ctx = match GpuContext::new() {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            println!("SKIPPED thermal/gpu: {e}");
+            return;
         }
-        Err(e) => println!("SKIPPED thermal/gpu: {e}"),
+    };
+    println!("gpu adapter: {}", ctx.describe());
+    // A software adapter (lavapipe) checks that the groups run; 512^3 would take minutes there.
+    let huge = !ctx.is_software();
+    let copy_cells = if huge { 512 * 512 * 512 } else { 64 * 64 * 64 };
+    let gbw = copy_bandwidth(&ctx, copy_cells);
+    let gpu_bound = (gbw / 8.0, "copy");
+    println!(
+        "copy_field bandwidth: {:.1} GB/s ({copy_cells} nodes) -> stencil bound {:.3e} node updates/s at 8 B each",
+        gbw / 1e9,
+        gbw / 8.0
+    );
+    println!("fused kernel: {} threads per member", ctx.fused_threads());
+    let mut cases = vec![
+        (block(128), 1, StepKernel::Auto, "grid=128^3"),
+        (
+            small.clone(),
+            256,
+            StepKernel::Auto,
+            "members=256/grid=32^3",
+        ),
+        (
+            small.clone(),
+            256,
+            StepKernel::Fused,
+            "members=256/grid=32^3/fused",
+        ),
+    ];
+    if huge {
+        cases.insert(1, (block(512), 1, StepKernel::Auto, "grid=512^3"));
+    }
+    for (grid, members, kernel, label) in cases {
+        let mut stepper = GpuStepper::new(&ctx, &grid, members).expect("gpu stepper");
+        stepper.set_kernel(kernel);
+        println!("{label}: kernel {:?}", stepper.kernel());
+        bench_stepper(c, "thermal/gpu", &mut stepper, label, gpu_bound);
+    }
+    // What the kernels' run-time bounds checks cost (hardware adapters only).
+    if huge && let Ok(unchecked) = GpuContext::open(false) {
+        for (grid, members, label) in [
+            (block(512), 1, "grid=512^3/unchecked"),
+            (small.clone(), 256, "members=256/grid=32^3/unchecked"),
+        ] {
+            let mut stepper = GpuStepper::new(&unchecked, &grid, members).expect("gpu stepper");
+            bench_stepper(c, "thermal/gpu", &mut stepper, label, gpu_bound);
+        }
     }
 }
 

@@ -2,8 +2,10 @@
 // scheme and engine/src/thermal/gpu.rs for the buffer layouts). Concatenated in front of
 // heat_step.wgsl and grid_reduce.wgsl into one shader module.
 //
-// Fields are f32 temperatures relative to the grid's initial temperature, member-major:
-// t[member * cells + (k * ny + j) * nx + i].
+// Fields are f32 temperatures relative to the grid's initial temperature, member-major within
+// each of the two halves of `field`: field[half + member * cells + (k * ny + j) * nx + i]. A
+// dispatch reads the half at `io.src` and writes the half at `io.dst` (ping-pong); the fused
+// kernel alternates between them itself.
 
 struct Dims {
     nx: u32, ny: u32, nz: u32, cells: u32,
@@ -12,7 +14,13 @@ struct Dims {
     off_src: u32, off_mat: u32, off_obs: u32, n_obs: u32,
     face0: u32, face1: u32, face2: u32, face3: u32,
     face4: u32, face5: u32, face_total: u32, row_threads: u32,
-    dt_sub: f32, _pad0: u32, _pad1: u32, _pad2: u32,
+    dt_sub: f32, n_sub: u32, groups_y: u32, off_shell: u32,
+    n_shell: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+};
+
+// Word offsets of the two halves of `field`: read `src`, write `dst`.
+struct Io {
+    src: u32, dst: u32, _pad0: u32, _pad1: u32,
 };
 
 @group(0) @binding(0) var<uniform> dims: Dims;
@@ -21,10 +29,11 @@ struct Dims {
 @group(0) @binding(1) var<storage, read> stat: array<u32>;
 // Per-member conditions: boundary table [fixed, h, T, q] per condition, then source densities.
 @group(0) @binding(2) var<storage, read> cond: array<f32>;
-@group(0) @binding(3) var<storage, read> t_in: array<f32>;
-@group(0) @binding(4) var<storage, read_write> t_out: array<f32>;
+// Both halves of every member's field.
+@group(0) @binding(3) var<storage, read_write> field: array<f32>;
 // Per-member outputs of the reductions (boundary inflow, or observables).
-@group(0) @binding(5) var<storage, read_write> aux: array<f32>;
+@group(0) @binding(4) var<storage, read_write> aux: array<f32>;
+@group(0) @binding(5) var<uniform> io: Io;
 
 fn statf(i: u32) -> f32 {
     return bitcast<f32>(stat[i]);

@@ -22,7 +22,7 @@ fn reduce(lid: u32) {
 fn boundary_inflow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let member = wid.x;
     let lid = lid3.x;
-    let base = member * dims.cells;
+    let base = io.src + member * dims.cells;
     let cbase = member * dims.cond_len;
     var sum = 0.0;
     for (var l = lid; l < dims.face_total; l += WG) {
@@ -47,7 +47,7 @@ fn boundary_inflow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         if (f % 2u == 1u) { ijk[a] = n_of(a) - 1u; }
         let area = statf(dims.off_face + 3u + p) * weight(p, ijk[p])
             * statf(dims.off_face + 3u + q) * weight(q, ijk[q]);
-        let tc = t_in[base + index_of(ijk)];
+        let tc = field[base + index_of(ijk)];
         sum += area * (cond[b + 1u] * (cond[b + 2u] - tc) + cond[b + 3u]);
     }
     partial[lid] = sum;
@@ -64,7 +64,7 @@ fn observe(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
     let o = wid.x;
     let member = wid.y;
     let lid = lid3.x;
-    let base = member * dims.cells;
+    let base = io.src + member * dims.cells;
     let rec = dims.off_obs + 8u * o;
     if (stat[rec] == 0u) {
         if (lid == 0u) {
@@ -88,7 +88,7 @@ fn observe(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
                         w *= 1.0 - frac[a];
                     }
                 }
-                if (w != 0.0) { v += w * t_in[base + index_of(ijk)]; }
+                if (w != 0.0) { v += w * field[base + index_of(ijk)]; }
             }
             aux[member * dims.n_obs + o] = v;
         }
@@ -103,7 +103,7 @@ fn observe(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
     for (var l = lid; l < total; l += WG) {
         let ijk = lo + vec3<u32>(l % ext.x, (l / ext.x) % ext.y, l / (ext.x * ext.y));
         let v = weight(0u, ijk.x) * weight(1u, ijk.y) * weight(2u, ijk.z);
-        sum += v * t_in[base + index_of(ijk)];
+        sum += v * field[base + index_of(ijk)];
         vol += v;
     }
     partial[lid] = sum;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::grid::Grid;
 use super::stepper::GridStepper;
+pub use super::stepper::StepKernel;
 use crate::error::{Error, Result};
 
 /// Why no GPU opens in this build.
@@ -20,6 +21,16 @@ impl GpuContext {
     /// Always the error that says this build has no GPU support.
     pub fn new() -> Result<Arc<Self>> {
         Err(Error::Gpu(ABSENT.into()))
+    }
+
+    /// Always the error that says this build has no GPU support.
+    pub fn open(_bounds_checks: bool) -> Result<Arc<Self>> {
+        Err(Error::Gpu(ABSENT.into()))
+    }
+
+    /// Threads per fused workgroup (unreachable: there is no adapter).
+    pub fn fused_threads(&self) -> u32 {
+        match *self {}
     }
 
     /// Whether the adapter is a software renderer (unreachable: there is no adapter).
@@ -40,6 +51,21 @@ impl GpuStepper {
     /// Always the error that says this build has no GPU support.
     pub fn new(_ctx: &Arc<GpuContext>, _grid: &Grid, _members: usize) -> Result<Self> {
         Err(Error::Gpu(ABSENT.into()))
+    }
+
+    /// Chooses the kernel (unreachable: there is no stepper).
+    pub fn set_kernel(&mut self, _kernel: StepKernel) {
+        match *self {}
+    }
+
+    /// The kernel in use (unreachable: there is no stepper).
+    pub fn kernel(&self) -> StepKernel {
+        match *self {}
+    }
+
+    /// Runs the copy kernel (unreachable: there is no stepper).
+    pub fn copy_fields(&mut self, _reps: usize) -> Result<()> {
+        match *self {}
     }
 }
 

@@ -43,6 +43,19 @@ pub trait GridStepper: Send {
     fn observe(&mut self, out: &mut [f64]) -> Result<()>;
 }
 
+/// Which GPU kernel advances the fields (`GpuStepper::set_kernel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKernel {
+    /// `heat_step_interior` and `heat_step_shell`: two dispatches per sub-step, one thread
+    /// per node of every member.
+    PerSubstep,
+    /// `heat_steps_fused`: one dispatch per thermal step, one workgroup per member running all
+    /// its sub-steps.
+    Fused,
+    /// The fused kernel for small grids (up to 8192 nodes), else one dispatch per sub-step.
+    Auto,
+}
+
 /// Where grids are stepped.
 #[derive(Debug, Clone, Default)]
 pub enum Backend {

@@ -5,6 +5,7 @@
 
 mod stepper;
 
+pub use super::stepper::StepKernel;
 pub use stepper::GpuStepper;
 
 use std::sync::Arc;
@@ -18,8 +19,15 @@ pub struct GpuContext {
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     layout: wgpu::BindGroupLayout,
-    /// The `heat_step` kernel.
-    step: wgpu::ComputePipeline,
+    /// The `heat_step_interior` and `heat_step_shell` kernels.
+    step_interior: wgpu::ComputePipeline,
+    step_shell: wgpu::ComputePipeline,
+    /// The `heat_steps_fused` kernel.
+    fused: wgpu::ComputePipeline,
+    /// The `copy_field` kernel.
+    copy: wgpu::ComputePipeline,
+    /// Rows of 32 threads in a `heat_steps_fused` workgroup.
+    fused_rows: u32,
     /// The `boundary_inflow` reduction.
     inflow: wgpu::ComputePipeline,
     /// The `observe` reduction.
@@ -36,6 +44,13 @@ impl GpuContext {
     /// Opens the highest-performance adapter wgpu finds (any backend) and compiles the kernels.
     /// Fails with a readable message when there is none.
     pub fn new() -> Result<Arc<Self>> {
+        Self::open(true)
+    }
+
+    /// [`GpuContext::new`], with the kernels' run-time bounds checks on (`true`, the default)
+    /// or off (benches measure what the checks cost; the kernels index within the buffers the
+    /// host sized from the same grid, and the parity tests run every path with checks on).
+    pub fn open(bounds_checks: bool) -> Result<Arc<Self>> {
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
@@ -45,11 +60,15 @@ impl GpuContext {
             apply_limit_buckets: false,
         }))
         .map_err(|e| Error::Gpu(format!("no GPU adapter: {e}")))?;
-        Self::from_adapter(&adapter)
+        Self::on_adapter(&adapter, bounds_checks)
     }
 
     /// Opens a device on `adapter` and compiles the kernels (for callers that pick the adapter).
     pub fn from_adapter(adapter: &wgpu::Adapter) -> Result<Arc<Self>> {
+        Self::on_adapter(adapter, true)
+    }
+
+    fn on_adapter(adapter: &wgpu::Adapter, bounds_checks: bool) -> Result<Arc<Self>> {
         let info = adapter.get_info();
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -58,15 +77,31 @@ impl GpuContext {
             required_limits: wgpu::Limits {
                 max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
                 max_buffer_size: limits.max_buffer_size,
+                max_compute_invocations_per_workgroup:
+                    limits.max_compute_invocations_per_workgroup.min(1024),
+                max_compute_workgroup_size_y: limits.max_compute_workgroup_size_y.min(32),
                 ..wgpu::Limits::default()
             },
             ..Default::default()
         }))
         .map_err(|e| Error::Gpu(format!("cannot open a device on {}: {e}", info.name)))?;
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        let descriptor = wgpu::ShaderModuleDescriptor {
             label: Some("grid kernels"),
             source: wgpu::ShaderSource::Wgsl(SHADER.into()),
-        });
+        };
+        let module = if bounds_checks {
+            device.create_shader_module(descriptor)
+        } else {
+            // SAFETY: every index the kernels form lies inside the buffers that GpuStepper
+            // sized from the same grid and member count (the dimensions block is built from
+            // them), and every loop is bounded by those dimensions.
+            unsafe {
+                device.create_shader_module_trusted(
+                    descriptor,
+                    wgpu::ShaderRuntimeChecks::unchecked(),
+                )
+            }
+        };
         let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
             binding,
             visibility: wgpu::ShaderStages::COMPUTE,
@@ -84,9 +119,9 @@ impl GpuContext {
                 entry(0, wgpu::BufferBindingType::Uniform),
                 entry(1, storage(true)),
                 entry(2, storage(true)),
-                entry(3, storage(true)),
+                entry(3, storage(false)),
                 entry(4, storage(false)),
-                entry(5, storage(false)),
+                entry(5, wgpu::BufferBindingType::Uniform),
             ],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -94,25 +129,42 @@ impl GpuContext {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let pipeline = |name| {
+        // The fused kernel's rows of 32 threads: the most the device allows, up to 32.
+        let fused_rows = (limits.max_compute_invocations_per_workgroup.min(1024) / 32)
+            .min(limits.max_compute_workgroup_size_y)
+            .clamp(1, 32);
+        let constants = [("FUSED_ROWS", fused_rows as f64)];
+        let pipeline = |name, constants: &[(&str, f64)]| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(name),
                 layout: Some(&pipeline_layout),
                 module: &module,
                 entry_point: Some(name),
-                compilation_options: Default::default(),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    ..Default::default()
+                },
                 cache: None,
             })
         };
         Ok(Arc::new(Self {
-            step: pipeline("heat_step"),
-            inflow: pipeline("boundary_inflow"),
-            observe: pipeline("observe"),
+            step_interior: pipeline("heat_step_interior", &[]),
+            step_shell: pipeline("heat_step_shell", &[]),
+            fused: pipeline("heat_steps_fused", &constants),
+            copy: pipeline("copy_field", &[]),
+            inflow: pipeline("boundary_inflow", &[]),
+            observe: pipeline("observe", &[]),
+            fused_rows,
             layout,
             device,
             queue,
             info,
         }))
+    }
+
+    /// Threads in one workgroup of the fused kernel (one member's whole thermal step).
+    pub fn fused_threads(&self) -> u32 {
+        32 * self.fused_rows
     }
 
     /// The adapter's description.

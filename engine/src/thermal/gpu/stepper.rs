@@ -2,9 +2,14 @@
 //!
 //! Buffers: a uniform block of dimensions and offsets ([`Dims`]); one read-only `u32` buffer of
 //! model constants (coefficient tables as f32 bits, source boxes, packed material ids, face
-//! boundary ids, observables); the members' condition tables; two field buffers used
-//! ping-pong; and small output buffers for the boundary inflow and the observables. Nothing is
-//! allocated while stepping except command buffers.
+//! boundary ids, observables); the members' condition tables; one field buffer of two halves
+//! used ping-pong (a small uniform per direction says which half a dispatch reads); and small
+//! output buffers for the boundary inflow and the observables. Nothing is allocated while
+//! stepping except command buffers.
+//!
+//! The members' fields stay on the device between thermal steps: only the boundary inflow and
+//! the observables come back each step, whole fields only when asked for
+//! ([`GridStepper::read_fields`]).
 
 use std::sync::Arc;
 
@@ -14,11 +19,30 @@ use wgpu::util::DeviceExt;
 use super::GpuContext;
 use crate::error::{Error, Result};
 use crate::thermal::grid::{Grid, Observable};
-use crate::thermal::stepper::GridStepper;
+use crate::thermal::stepper::{GridStepper, StepKernel};
 
 const WORKGROUP: u32 = 256;
 /// Sub-steps encoded per submission.
 const SUBSTEPS_PER_SUBMIT: usize = 512;
+/// `heat_step_interior`'s workgroup: 32 nodes along x by 8 along y.
+const TILE: [u32; 2] = [32, 8];
+/// [`StepKernel::Auto`] takes the fused kernel for grids up to this many nodes, where a launch
+/// per sub-step costs more than the sub-step. (For 256 members of 32³ one dispatch per
+/// sub-step ran twice as fast as the fused kernel on an H200: 1024 threads per member do not
+/// fill the device.)
+const FUSED_MAX_CELLS: usize = 1 << 13;
+/// Field halves start on this many words (the storage-offset alignment, 256 bytes).
+const HALF_ALIGN: usize = 64;
+
+/// The uniform that says which half of the field buffer a dispatch reads and which it
+/// writes; mirrors `struct Io` in `shaders/grid_common.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct Io {
+    src: u32,
+    dst: u32,
+    pad: [u32; 2],
+}
 
 /// The uniform block; mirrors `struct Dims` in `shaders/grid_common.wgsl`.
 #[repr(C)]
@@ -42,6 +66,10 @@ struct Dims {
     face_total: u32,
     row_threads: u32,
     dt_sub: f32,
+    n_sub: u32,
+    groups_y: u32,
+    off_shell: u32,
+    n_shell: u32,
     pad: [u32; 3],
 }
 
@@ -57,20 +85,26 @@ pub struct GpuStepper {
     cond: wgpu::Buffer,
     cond_host: Vec<f32>,
     cond_dirty: bool,
-    fields: [wgpu::Buffer; 2],
+    /// Both halves of every member's field; `half` words from one half to the other.
+    field: wgpu::Buffer,
+    half: usize,
     inflow: wgpu::Buffer,
     obs: wgpu::Buffer,
     /// Mappable buffer for read-backs, and host space for the small ones.
     staging: wgpu::Buffer,
     host: Vec<f32>,
-    /// Bind groups: step reading field 0 / field 1; observe reading field 0 / field 1.
+    /// Bind groups: step reading half 0 / half 1; observe reading half 0 / half 1.
     step_groups: [wgpu::BindGroup; 2],
     observe_groups: [wgpu::BindGroup; 2],
-    /// Which field buffer holds the current temperatures.
+    /// Which half holds the current temperatures.
     current: usize,
     /// Sub-step length the coefficient tables were built for.
     tables_dt: f64,
-    dispatch: (u32, u32),
+    /// Workgroups of `heat_step_interior` (x, y, z), of `heat_step_shell` (x, y), and of the one-thread-per-word kernels (x, y).
+    step_dispatch: [u32; 3],
+    shell_dispatch: [u32; 2],
+    flat_dispatch: (u32, u32),
+    kernel: StepKernel,
 }
 
 impl GpuStepper {
@@ -80,19 +114,45 @@ impl GpuStepper {
         let d = &ctx.device;
         let cells = grid.cells();
         let total = cells * members;
-        let field_bytes = (total * 4) as u64;
-        let max = ctx.device.limits().max_storage_buffer_binding_size;
+        let half = total.div_ceil(HALF_ALIGN).max(1) * HALF_ALIGN;
+        let field_bytes = (2 * half * 4) as u64;
+        let max = ctx
+            .device
+            .limits()
+            .max_storage_buffer_binding_size
+            .min(ctx.device.limits().max_buffer_size);
         if field_bytes > max {
             return Err(Error::Gpu(format!(
-                "{members} members of grid `{}` need {field_bytes} bytes per field; the device allows {max}",
+                "{members} members of grid `{}` need {field_bytes} bytes for their two fields; the device allows {max}",
                 grid.name
             )));
         }
         let (static_words, mut dims) = static_layout(grid, members);
-        let groups = total.div_ceil(WORKGROUP as usize) as u32;
+        // copy_field: one thread per four words.
+        let groups = total.div_ceil(4 * WORKGROUP as usize) as u32;
         let gx = groups.min(32768);
         let gy = groups.div_ceil(gx);
         dims.row_threads = gx * WORKGROUP;
+        // heat_step_interior covers nodes 1..n-1 of each axis; none where an axis has < 3.
+        let inner = grid.n.map(|n| n.saturating_sub(2));
+        dims.groups_y = inner[1].div_ceil(TILE[1] as usize) as u32;
+        let step_dispatch = [
+            inner[0].div_ceil(TILE[0] as usize) as u32,
+            dims.groups_y * inner[2] as u32,
+            members as u32,
+        ];
+        let shell_dispatch = [dims.n_shell.div_ceil(WORKGROUP), members as u32];
+        let max_groups = ctx.device.limits().max_compute_workgroups_per_dimension;
+        if step_dispatch
+            .iter()
+            .chain(&shell_dispatch)
+            .any(|&g| g > max_groups)
+        {
+            return Err(Error::Gpu(format!(
+                "grid `{}` of {:?} nodes with {members} members needs {step_dispatch:?} workgroups; the device allows {max_groups} per dimension",
+                grid.name, grid.n
+            )));
+        }
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
         let uniform = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("dims"),
@@ -110,18 +170,26 @@ impl GpuStepper {
             contents: bytemuck::cast_slice(&cond_host),
             usage: storage,
         });
-        let field = |label| {
-            d.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: field_bytes.max(4),
-                usage: storage | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: true,
+        // Zero-initialised: the initial temperature.
+        let field = d.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("fields"),
+            size: field_bytes,
+            usage: storage | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let io = |src: usize, dst: usize| {
+            let io = Io {
+                src: src as u32,
+                dst: dst as u32,
+                pad: [0; 2],
+            };
+            d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("io"),
+                contents: bytemuck::bytes_of(&io),
+                usage: wgpu::BufferUsages::UNIFORM,
             })
         };
-        let fields = [field("field a"), field("field b")];
-        for f in &fields {
-            f.unmap(); // zero-initialised: the initial temperature
-        }
+        let io = [io(0, half), io(half, 0)];
         let small = |label, n: usize| {
             d.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
@@ -135,12 +203,12 @@ impl GpuStepper {
         let small_len = members.max(members * grid.observables.len());
         let staging = d.create_buffer(&wgpu::BufferDescriptor {
             label: Some("read back"),
-            size: (4 * (cells * members).max(small_len).max(1)) as u64,
+            size: (4 * total.max(small_len).max(1)) as u64,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let group = |t_in: &wgpu::Buffer, t_out: &wgpu::Buffer, aux: &wgpu::Buffer| {
-            let entries: Vec<wgpu::BindGroupEntry> = [&uniform, &stat, &cond, t_in, t_out, aux]
+        let group = |io: &wgpu::Buffer, aux: &wgpu::Buffer| {
+            let entries: Vec<wgpu::BindGroupEntry> = [&uniform, &stat, &cond, &field, aux, io]
                 .iter()
                 .enumerate()
                 .map(|(i, b)| wgpu::BindGroupEntry {
@@ -154,14 +222,8 @@ impl GpuStepper {
                 entries: &entries,
             })
         };
-        let step_groups = [
-            group(&fields[0], &fields[1], &inflow),
-            group(&fields[1], &fields[0], &inflow),
-        ];
-        let observe_groups = [
-            group(&fields[0], &fields[1], &obs),
-            group(&fields[1], &fields[0], &obs),
-        ];
+        let step_groups = [group(&io[0], &inflow), group(&io[1], &inflow)];
+        let observe_groups = [group(&io[0], &obs), group(&io[1], &obs)];
         Ok(Self {
             ctx: Arc::clone(ctx),
             grid: grid.clone(),
@@ -173,7 +235,8 @@ impl GpuStepper {
             cond,
             cond_host,
             cond_dirty: false,
-            fields,
+            field,
+            half,
             inflow,
             obs,
             staging,
@@ -182,12 +245,62 @@ impl GpuStepper {
             observe_groups,
             current: 0,
             tables_dt: f64::NAN,
-            dispatch: (gx, gy),
+            step_dispatch,
+            shell_dispatch,
+            flat_dispatch: (gx, gy),
+            kernel: StepKernel::Auto,
         })
     }
 
-    /// Rebuilds the coefficient tables for sub-step `dt` and uploads them.
-    fn set_substep(&mut self, dt: f64) {
+    /// Chooses the kernel that advances the fields (the default, [`StepKernel::Auto`], picks
+    /// by grid size and member count).
+    pub fn set_kernel(&mut self, kernel: StepKernel) {
+        self.kernel = kernel;
+    }
+
+    /// The kernel [`GridStepper::advance`] runs.
+    pub fn kernel(&self) -> StepKernel {
+        match self.kernel {
+            StepKernel::Auto => {
+                if self.grid.cells() <= FUSED_MAX_CELLS {
+                    StepKernel::Fused
+                } else {
+                    StepKernel::PerSubstep
+                }
+            }
+            k => k,
+        }
+    }
+
+    /// Runs `copy_field` `reps` times (each moves every member's current field to the other
+    /// half, which then becomes current) and waits: the memory-bandwidth reference of the
+    /// benches, at 8 bytes per node moved. Fields are unchanged.
+    pub fn copy_fields(&mut self, reps: usize) -> Result<()> {
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            pass.set_pipeline(&self.ctx.copy);
+            for _ in 0..reps {
+                pass.set_bind_group(0, &self.step_groups[self.current], &[]);
+                pass.dispatch_workgroups(self.flat_dispatch.0, self.flat_dispatch.1, 1);
+                self.current = 1 - self.current;
+            }
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        self.ctx.wait()
+    }
+
+    /// Rebuilds the coefficient tables for `n` sub-steps of `dt` and uploads them.
+    fn set_substep(&mut self, n: usize, dt: f64) {
+        if n as u32 != self.dims.n_sub {
+            self.dims.n_sub = n as u32;
+            self.ctx
+                .queue
+                .write_buffer(&self.uniform, 0, bytemuck::bytes_of(&self.dims));
+        }
         if dt == self.tables_dt {
             return;
         }
@@ -216,9 +329,69 @@ impl GpuStepper {
         self.tables_dt = dt;
     }
 
-    fn field_range(&self, member: usize) -> (u64, u64) {
-        let bytes = (self.grid.cells() * 4) as u64;
-        (member as u64 * bytes, bytes)
+    /// Encodes and submits `n` sub-steps with `heat_step_interior` and `heat_step_shell` (and, where the grid has
+    /// exchanging boundaries, the `boundary_inflow` reduction before each).
+    fn encode_per_substep(&mut self, flows: bool, n: usize) {
+        let mut left = n;
+        let mut clear = flows;
+        while left > 0 {
+            let batch = left.min(SUBSTEPS_PER_SUBMIT);
+            let mut enc = self
+                .ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+            if clear {
+                enc.clear_buffer(&self.inflow, 0, None);
+                clear = false;
+            }
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+                let [gx, gy, gz] = self.step_dispatch;
+                let interior = gx * gy * gz > 0;
+                let [sx, sy] = self.shell_dispatch;
+                for _ in 0..batch {
+                    let group = &self.step_groups[self.current];
+                    pass.set_bind_group(0, group, &[]);
+                    if flows {
+                        pass.set_pipeline(&self.ctx.inflow);
+                        pass.dispatch_workgroups(self.members as u32, 1, 1);
+                    }
+                    if interior {
+                        pass.set_pipeline(&self.ctx.step_interior);
+                        pass.dispatch_workgroups(gx, gy, gz);
+                    }
+                    pass.set_pipeline(&self.ctx.step_shell);
+                    pass.dispatch_workgroups(sx, sy, 1);
+                    self.current = 1 - self.current;
+                }
+            }
+            self.ctx.queue.submit([enc.finish()]);
+            left -= batch;
+        }
+    }
+
+    /// Encodes and submits all `n` sub-steps as one `heat_steps_fused` dispatch.
+    fn encode_fused(&mut self, flows: bool, n: usize) {
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        if flows {
+            enc.clear_buffer(&self.inflow, 0, None);
+        }
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            pass.set_pipeline(&self.ctx.fused);
+            pass.set_bind_group(0, &self.step_groups[self.current], &[]);
+            pass.dispatch_workgroups(self.members as u32, 1, 1);
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        self.current = (self.current + n) % 2;
+    }
+
+    /// Byte offset of member `member`'s current field.
+    fn field_offset(&self, member: usize) -> u64 {
+        ((self.current * self.half + member * self.grid.cells()) * 4) as u64
     }
 }
 
@@ -253,6 +426,16 @@ fn static_layout(grid: &Grid, members: usize) -> (Vec<u32>, Dims) {
         *slot = (face_start + grid.face_offset[f]) as u32;
     }
     w.extend(&grid.face_bc);
+    // The face nodes, for heat_step_shell (heat_step_interior takes the others).
+    let off_shell = w.len() as u32;
+    let [nx, ny, nz] = grid.n;
+    for c in 0..grid.cells() {
+        let [i, j, k] = grid.ijk(c);
+        if i == 0 || j == 0 || k == 0 || i + 1 == nx || j + 1 == ny || k + 1 == nz {
+            w.push(c as u32);
+        }
+    }
+    let n_shell = w.len() as u32 - off_shell;
     let off_obs = w.len() as u32;
     for o in &grid.observables {
         let mut rec = [0u32; 8];
@@ -294,6 +477,10 @@ fn static_layout(grid: &Grid, members: usize) -> (Vec<u32>, Dims) {
         face_total: grid.face_offset[6] as u32,
         row_threads: 0,
         dt_sub: 0.0,
+        n_sub: 0,
+        groups_y: 0,
+        off_shell,
+        n_shell,
         pad: [0; 3],
     };
     (w, dims)
@@ -313,24 +500,21 @@ impl GridStepper for GpuStepper {
     }
 
     fn write_field(&mut self, member: usize, field: &[f32]) -> Result<()> {
-        let (offset, _) = self.field_range(member);
-        self.ctx.queue.write_buffer(
-            &self.fields[self.current],
-            offset,
-            bytemuck::cast_slice(field),
-        );
+        let offset = self.field_offset(member);
+        self.ctx
+            .queue
+            .write_buffer(&self.field, offset, bytemuck::cast_slice(field));
         Ok(())
     }
 
     fn read_field(&mut self, member: usize, out: &mut [f32]) -> Result<()> {
-        let (offset, _) = self.field_range(member);
-        self.ctx
-            .read_back(&self.fields[self.current], offset, &self.staging, out)
+        let offset = self.field_offset(member);
+        self.ctx.read_back(&self.field, offset, &self.staging, out)
     }
 
     fn read_fields(&mut self, out: &mut [f32]) -> Result<()> {
-        self.ctx
-            .read_back(&self.fields[self.current], 0, &self.staging, out)
+        let offset = self.field_offset(0);
+        self.ctx.read_back(&self.field, offset, &self.staging, out)
     }
 
     fn set_conditions(&mut self, member: usize, cond: &[f32]) {
@@ -341,7 +525,7 @@ impl GridStepper for GpuStepper {
 
     fn advance(&mut self, dt: f64, inflow: &mut [f64]) -> Result<usize> {
         let (n, dt_sub) = self.grid.substeps(dt, &self.cond_host);
-        self.set_substep(dt_sub);
+        self.set_substep(n, dt_sub);
         if self.cond_dirty {
             self.ctx
                 .queue
@@ -349,34 +533,10 @@ impl GridStepper for GpuStepper {
             self.cond_dirty = false;
         }
         let flows = !self.grid.boundaries.is_empty();
-        let mut left = n;
-        let mut clear = flows;
-        while left > 0 {
-            let batch = left.min(SUBSTEPS_PER_SUBMIT);
-            let mut enc = self
-                .ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-            if clear {
-                enc.clear_buffer(&self.inflow, 0, None);
-                clear = false;
-            }
-            {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-                for _ in 0..batch {
-                    let group = &self.step_groups[self.current];
-                    pass.set_bind_group(0, group, &[]);
-                    if flows {
-                        pass.set_pipeline(&self.ctx.inflow);
-                        pass.dispatch_workgroups(self.members as u32, 1, 1);
-                    }
-                    pass.set_pipeline(&self.ctx.step);
-                    pass.dispatch_workgroups(self.dispatch.0, self.dispatch.1, 1);
-                    self.current = 1 - self.current;
-                }
-            }
-            self.ctx.queue.submit([enc.finish()]);
-            left -= batch;
+        if self.kernel() == StepKernel::Fused {
+            self.encode_fused(flows, n);
+        } else {
+            self.encode_per_substep(flows, n);
         }
         if flows {
             let per_member = &mut self.host[..self.members];

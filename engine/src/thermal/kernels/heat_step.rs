@@ -1,5 +1,5 @@
-//! The `heat_step` kernel (`shaders/heat_step.wgsl`): one explicit sub-step of the
-//! vertex-centred heat equation for every node of every member. Its CPU twin: the reference
+//! The step kernels (`shaders/heat_step.wgsl`): explicit sub-steps of the
+//! vertex-centred heat equation for every node of every member. Their CPU twin: the reference
 //! update of one node ([`Grid::update_node`]) and the fast row-wise path of the CPU stepper
 //! (`update_plane`), which performs the same floating-point operations in the same order.
 

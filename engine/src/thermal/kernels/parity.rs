@@ -1,15 +1,16 @@
 //! Parity of each kernel with its CPU twin on whatever adapter wgpu finds (lavapipe in CI,
-//! where `MACHINE_TWIN_REQUIRE_GPU=1` makes a missing adapter a failure): `heat_step` through
-//! 20 steps of several sub-steps, `boundary_inflow` through the energy it accumulates,
-//! `observe` on the final fields; on a grid with two materials (the general path) and with one
-//! (the CPU's fast row paths), three members with their own conditions.
+//! where `MACHINE_TWIN_REQUIRE_GPU=1` makes a missing adapter a failure): the per-sub-step
+//! kernels (`heat_step_interior` + `heat_step_shell`) and `heat_steps_fused` through 20 steps of several sub-steps, `boundary_inflow` (and the fused
+//! kernel's own per-node inflow) through the energy they accumulate, `observe` on the final
+//! fields; on a grid with two materials (the general path) and with one (the fast interior
+//! paths), three members with their own conditions. `copy_field` against a plain copy.
 
 use std::sync::Arc;
 
 use crate::Model;
 use crate::thermal::conditions::{BoundaryCondition, boundaries_mut, densities_mut};
 use crate::thermal::cpu::CpuStepper;
-use crate::thermal::gpu::{GpuContext, GpuStepper};
+use crate::thermal::gpu::{GpuContext, GpuStepper, StepKernel};
 use crate::thermal::{Grid, GridStepper, gpu_or_skip};
 
 /// A grid with two materials, all four boundary kinds, two heat sources, probes and means.
@@ -60,16 +61,41 @@ fn gpu_kernels_match_the_cpu_twin() {
     };
     eprintln!("GPU adapter: {}", ctx.describe());
     for grid in parity_grids() {
-        kernels_match(&ctx, &grid);
+        for kernel in [StepKernel::PerSubstep, StepKernel::Fused] {
+            kernels_match(&ctx, &grid, kernel);
+        }
     }
 }
 
-fn kernels_match(ctx: &Arc<GpuContext>, grid: &Grid) {
+#[test]
+fn copy_kernel_copies_every_member_field() {
+    let Some(ctx) = gpu_or_skip("GPU copy kernel").unwrap() else {
+        return;
+    };
+    let grid = parity_grids().remove(0);
+    let (members, cells) = (3, grid.cells());
+    let mut gpu = GpuStepper::new(&ctx, &grid, members).unwrap();
+    let start: Vec<f32> = (0..members * cells)
+        .map(|i| (i % 97) as f32 - 40.0)
+        .collect();
+    for (m, chunk) in start.chunks(cells).enumerate() {
+        gpu.write_field(m, chunk).unwrap();
+    }
+    // An odd count leaves the copy in the other half.
+    gpu.copy_fields(3).unwrap();
+    let mut back = vec![0.0; members * cells];
+    gpu.read_fields(&mut back).unwrap();
+    assert_eq!(back, start);
+}
+
+fn kernels_match(ctx: &Arc<GpuContext>, grid: &Grid, kernel: StepKernel) {
     let grid = grid.clone();
-    eprintln!("grid with {} material(s)", grid.materials.len());
+    eprintln!("grid with {} material(s), {kernel:?}", grid.materials.len());
     let members = 3;
     let mut cpu = CpuStepper::new(&grid, members);
     let mut gpu = GpuStepper::new(ctx, &grid, members).unwrap();
+    gpu.set_kernel(kernel);
+    assert_eq!(gpu.kernel(), kernel);
     for m in 0..members {
         let c = conditions(&grid, m);
         cpu.set_conditions(m, &c);
