@@ -52,6 +52,8 @@ fn node_update(member: u32, c: u32, ijk: vec3<u32>, src: u32) -> f32 {
     let base = src + member * dims.cells;
     let tc = field[base + c];
     let cbase = member * dims.cond_len;
+    var lap = 0.0;
+    var cap = statf(dims.off_cap);
     if (dims.nm == 1u) {
         // One material: the same neighbour sum for every node (mirrored on faces), then face
         // terms only where the node lies on a face; the order of the CPU's row loop.
@@ -61,35 +63,17 @@ fn node_update(member: u32, c: u32, ijk: vec3<u32>, src: u32) -> f32 {
         let cx = statf(dims.off_coef);
         let cy = statf(dims.off_coef + 1u);
         let cz = statf(dims.off_coef + 2u);
-        let lap = cx * (field[base + x.x] - tc) + cx * (field[base + x.y] - tc)
+        lap = cx * (field[base + x.x] - tc) + cx * (field[base + x.y] - tc)
             + (cy * (field[base + y.x] - tc) + cy * (field[base + y.y] - tc))
             + (cz * (field[base + z.x] - tc) + cz * (field[base + z.y] - tc));
-        let face = on_any_face(ijk);
-        if (!face && dims.n_src == 0u) { return tc + lap; }
-        var extra = 0.0;
-        if (face) {
-            for (var a = 0u; a < 3u; a++) {
-                let na = n_of(a);
-                for (var side = 0u; side < 2u; side++) {
-                    var on_face = ijk[a] == 0u;
-                    if (side == 1u) { on_face = ijk[a] + 1u == na; }
-                    if (!on_face) { continue; }
-                    let id = stat[face_start(2u * a + side) + face_local(a, ijk)];
-                    if (id == 0u) { continue; }
-                    let b = cbase + 4u * (id - 1u);
-                    if (cond[b] > 0.5) { return cond[b + 2u]; }
-                    extra += (cond[b + 1u] * (cond[b + 2u] - tc) + cond[b + 3u]) * statf(dims.off_face + a);
-                }
-            }
-        }
-        extra += source_density(ijk, cbase);
-        return tc + lap + statf(dims.off_cap) * extra;
+        if (dims.n_src == 0u && !on_any_face(ijk)) { return tc + lap; }
+    } else {
+        let mc = material(c);
+        lap += axis_term(0u, c, ijk.x, 1u, mc, tc, base);
+        lap += axis_term(1u, c, ijk.y, dims.nx, mc, tc, base);
+        lap += axis_term(2u, c, ijk.z, dims.nx * dims.ny, mc, tc, base);
+        cap = statf(dims.off_cap + mc);
     }
-    let mc = material(c);
-    var lap = 0.0;
-    lap += axis_term(0u, c, ijk.x, 1u, mc, tc, base);
-    lap += axis_term(1u, c, ijk.y, dims.nx, mc, tc, base);
-    lap += axis_term(2u, c, ijk.z, dims.nx * dims.ny, mc, tc, base);
     var extra = 0.0;
     for (var a = 0u; a < 3u; a++) {
         let na = n_of(a);
@@ -106,7 +90,7 @@ fn node_update(member: u32, c: u32, ijk: vec3<u32>, src: u32) -> f32 {
         }
     }
     extra += source_density(ijk, cbase);
-    return tc + lap + statf(dims.off_cap + mc) * extra;
+    return tc + lap + cap * extra;
 }
 
 // Heat (W) entering node ijk at temperature tc through its convection and flux faces (each
