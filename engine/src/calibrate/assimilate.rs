@@ -253,6 +253,12 @@ impl Assimilation {
         self.filter.as_ref()
     }
 
+    /// Brings the grid fields in the members' states up to date with their batched steppers
+    /// ([`crate::twin::Ensemble::sync_fields`]), before the states are read.
+    pub fn sync_fields(&mut self) -> Result<()> {
+        self.filter.ensemble_mut().sync_fields()
+    }
+
     /// Input points and measurement rows held (bounded however long the stream runs).
     pub fn retained(&self) -> usize {
         self.inputs.points() + self.pending.len()
@@ -281,6 +287,7 @@ impl Assimilation {
             match self.next_save {
                 None => self.next_save = Some(t + self.every),
                 Some(next) if t >= next => {
+                    self.sync_fields()?;
                     sink.checkpoint(&Checkpoint {
                         position: (self.run, self.row),
                         filter: Some(self.filter.checkpoint()),

@@ -37,10 +37,11 @@ impl Assimilation {
     /// calibration's outlook) from every member's own state, weighted, with
     /// `options.rul_loss` and a fleet's lives (`options.fleet_lives`) as `twin calibrate`
     /// applies them.
-    pub fn standing(&self, options: &CalibrateOptions) -> Result<Option<Standing>> {
+    pub fn standing(&mut self, options: &CalibrateOptions) -> Result<Option<Standing>> {
         let Some(time) = self.last_assimilated() else {
             return Ok(None);
         };
+        self.sync_fields()?;
         let model = Arc::clone(self.model());
         let filter = self.filter();
         let (x, w) = filter.samples();

@@ -20,6 +20,13 @@ use crate::thermal::{Backend, GridStepper};
 /// With [`Ensemble::set_backend`] the thermal grids of all members are stepped together: one
 /// stepper per grid holds every member, so on a GPU each thermal step of the whole ensemble is
 /// one dispatch sequence per grid (ARCHITECTURE.md: kernels are batched across members).
+///
+/// The batched steppers keep the members' fields between thermal steps (on a GPU they stay on
+/// the device): a step sends up only the fields of members restored since, and brings back
+/// only the observables and the heat through the faces. The fields in the members' states
+/// then lag behind; [`Ensemble::sync_fields`] brings them up to date (checkpoints, resampling
+/// and forecasts call it), and a member's [`Twin::restore`] sends its new fields up before
+/// the next step.
 pub struct Ensemble {
     model: Arc<Model>,
     members: Vec<Twin>,
@@ -41,6 +48,10 @@ struct Batched {
     observations: Vec<f64>,
     /// Per member, per grid: (sub-steps, inflow J).
     results: Vec<(usize, f64)>,
+    /// Per member: whether its state's fields were replaced since the steppers took them.
+    replaced: Vec<bool>,
+    /// Whether the fields in the members' states equal the steppers' (false after a step).
+    host_current: bool,
 }
 
 impl Batched {
@@ -58,36 +69,60 @@ impl Batched {
             fields: vec![0.0; n * cells],
             observations: vec![0.0; n * observables],
             results: vec![(0, 0.0); n * grids.len()],
+            replaced: vec![true; n],
+            host_current: true,
         })
     }
 
-    /// One thermal step of every member's grids: fields up from the members' states,
-    /// conditions, the step, fields and observables back; then each member completes its
-    /// thermal step.
+    /// Copies the steppers' fields into the states of the members not restored since (their
+    /// own fields are newer), when the states lag behind.
+    fn pull(&mut self, model: &Model, members: &mut [Twin]) -> Result<()> {
+        if self.host_current {
+            return Ok(());
+        }
+        for (g, stepper) in self.steppers.iter_mut().enumerate() {
+            let cells = model.thermal.grids[g].cells();
+            let fields = &mut self.fields[..members.len() * cells];
+            stepper.read_fields(fields)?;
+            for (i, m) in members.iter_mut().enumerate() {
+                if !m.thermal.replaced() {
+                    m.state.thermal.grids[g].copy_from_slice(&fields[i * cells..(i + 1) * cells]);
+                }
+            }
+        }
+        self.host_current = true;
+        Ok(())
+    }
+
+    /// One thermal step of every member's grids: the fields of members restored since the
+    /// last step up from their states, conditions, the step, observables back (the fields stay
+    /// with the steppers); then each member completes its thermal step.
     fn step(&mut self, model: &Model, members: &mut [Twin]) -> Result<()> {
         let dt = model.thermal.dt;
         let n = members.len();
         let ng = self.steppers.len();
+        for (flag, m) in self.replaced.iter_mut().zip(members.iter_mut()) {
+            *flag = m.thermal.take_replaced();
+        }
         for (g, stepper) in self.steppers.iter_mut().enumerate() {
-            let cells = model.thermal.grids[g].cells();
             let n_obs = model.thermal.grids[g].observables.len();
             for (i, m) in members.iter().enumerate() {
-                stepper.write_field(i, &m.state.thermal.grids[g])?;
+                if self.replaced[i] {
+                    stepper.write_field(i, &m.state.thermal.grids[g])?;
+                }
                 stepper.set_conditions(i, m.grid_conditions(g));
             }
             self.inflow.iter_mut().for_each(|x| *x = 0.0);
             let substeps = stepper.advance(dt, &mut self.inflow)?;
-            let fields = &mut self.fields[..n * cells];
-            stepper.read_fields(fields)?;
             let observations = &mut self.observations[..n * n_obs];
             stepper.observe(observations)?;
             for (i, m) in members.iter_mut().enumerate() {
                 let st = &mut m.state.thermal;
-                st.grids[g].copy_from_slice(&fields[i * cells..(i + 1) * cells]);
                 st.observations[g].copy_from_slice(&observations[i * n_obs..(i + 1) * n_obs]);
                 self.results[i * ng + g] = (substeps, self.inflow[i]);
             }
         }
+        self.host_current = false;
         members
             .par_iter_mut()
             .zip(self.pending.par_iter_mut())
@@ -126,6 +161,7 @@ impl Ensemble {
     /// one-by-one stepping to the explicit scheme's time discretisation, and a batch on the CPU
     /// and on a GPU agree with each other (tested).
     pub fn set_backend(&mut self, backend: &Backend) -> Result<()> {
+        self.sync_fields()?;
         if self.model.thermal.grids.is_empty() || self.model.cycle_averaged.is_some() {
             for m in &mut self.members {
                 m.set_backend(backend)?;
@@ -169,14 +205,25 @@ impl Ensemble {
         Ok(e)
     }
 
-    /// The members.
+    /// The members. With batched grids their states' fields may lag behind the steppers'
+    /// (see [`Ensemble::sync_fields`]); everything else in them is current.
     pub fn members(&self) -> &[Twin] {
         &self.members
     }
 
-    /// The members, mutably.
+    /// The members, mutably. A member's [`Twin::restore`] is taken up by the batched steppers
+    /// before the next step; read its fields only after [`Ensemble::sync_fields`].
     pub fn members_mut(&mut self) -> &mut [Twin] {
         &mut self.members
+    }
+
+    /// Brings the fields in the members' states up to date with the batched steppers (one
+    /// transfer per grid from a GPU; nothing where they are current or not batched).
+    pub fn sync_fields(&mut self) -> Result<()> {
+        match &mut self.batched {
+            Some(b) => b.pull(&self.model, &mut self.members),
+            None => Ok(()),
+        }
     }
 
     /// Number of members.

@@ -210,7 +210,7 @@ impl Twin {
         }
         self.work.refresh_inertia(&self.model, &self.state.tunables);
         self.read_kinematics();
-        self.thermal.fields_changed();
+        self.thermal.fields_replaced();
         Ok(())
     }
 

@@ -102,6 +102,9 @@ pub(crate) struct ThermalRuntime {
     /// Whether the state's fields changed since the steppers last held them (a restore, or a
     /// step made by an ensemble's batched steppers): they are uploaded before the next step.
     stale: bool,
+    /// Whether the state's fields were replaced (a restore) since an ensemble's batched
+    /// steppers last held them: the batch uploads them before its next step.
+    restored: bool,
 }
 
 impl ThermalRuntime {
@@ -129,12 +132,30 @@ impl ThermalRuntime {
                 .collect(),
             node_updates: 0,
             stale: true,
+            restored: true,
         })
     }
 
     /// Marks the steppers' fields as out of date with the state's.
     pub fn fields_changed(&mut self) {
         self.stale = true;
+    }
+
+    /// Marks the state's fields as replaced: both the twin's own steppers and an ensemble's
+    /// batched steppers take them up before their next step.
+    pub fn fields_replaced(&mut self) {
+        self.stale = true;
+        self.restored = true;
+    }
+
+    /// Whether the fields were replaced since the last call (for an ensemble's batch).
+    pub(crate) fn take_replaced(&mut self) -> bool {
+        std::mem::take(&mut self.restored)
+    }
+
+    /// Whether the fields were replaced since an ensemble's batch last took them.
+    pub(crate) fn replaced(&self) -> bool {
+        self.restored
     }
 }
 

@@ -117,6 +117,7 @@ impl ParticleFilter {
             }
             picks.push(j);
         }
+        self.ens.sync_fields()?;
         let states: Vec<State> = picks
             .iter()
             .map(|&j| self.ens.members()[j].state().clone())

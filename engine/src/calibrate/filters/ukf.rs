@@ -108,6 +108,7 @@ impl UnscentedKalmanFilter {
                 ));
             }
         };
+        self.ens.sync_fields()?;
         let centre_state = self.ens.members()[0].state().clone();
         for i in 0..self.ens.len() {
             let point: DVector<f64> = match i {
