@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 
 use super::grid::Grid;
-use super::kernels::heat_step::{Tables, update_plane};
+use super::kernels::heat_step::{RowLayout, Tables, update_plane};
 use super::stepper::GridStepper;
 use crate::error::Result;
 
@@ -19,6 +19,8 @@ pub struct CpuStepper {
     scratch: Vec<f32>,
     cond: Vec<f32>,
     tables: Option<(f64, Tables)>,
+    /// What the row loops precompute for the grid.
+    layout: RowLayout,
 }
 
 impl CpuStepper {
@@ -33,6 +35,7 @@ impl CpuStepper {
             scratch: vec![0.0; cells],
             cond: vec![0.0; grid.condition_len() * members],
             tables: None,
+            layout: RowLayout::new(grid),
         }
     }
 
@@ -51,18 +54,21 @@ impl CpuStepper {
         let plane = nx * ny;
         let cells = grid.cells();
         let clen = grid.condition_len();
-        let (field, cond) = (&self.field, &self.cond);
+        let (field, cond, layout) = (&self.field, &self.cond, &self.layout);
         let work = |(p, out): (usize, &mut [f32])| {
             let member = p / nz;
             let k = p % nz;
             let t = &field[member * cells..(member + 1) * cells];
             let c = &cond[member * clen..(member + 1) * clen];
-            update_plane(grid, tables, c, t, k, out);
+            update_plane(grid, tables, layout, c, t, k, out);
         };
         if cells * self.members >= PARALLEL_THRESHOLD {
+            // Tasks of at least PARALLEL_THRESHOLD / 2 nodes: rayon's cost per task stays
+            // small against a small grid's plane.
             self.scratch
                 .par_chunks_mut(plane)
                 .enumerate()
+                .with_min_len((PARALLEL_THRESHOLD / 2).div_ceil(plane))
                 .for_each(work);
         } else {
             self.scratch.chunks_mut(plane).enumerate().for_each(work);
