@@ -46,8 +46,9 @@ pub trait GridStepper: Send {
 /// Which GPU kernel advances the fields (`GpuStepper::set_kernel`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepKernel {
-    /// `heat_step_interior` and `heat_step_shell`: two dispatches per sub-step, one thread
-    /// per node of every member.
+    /// `heat_step_interior` (`heat_step_march` for one material without sources) and
+    /// `heat_step_shell`: two dispatches per sub-step, one thread per node of every member
+    /// (per column of nodes when marching).
     PerSubstep,
     /// `heat_steps_fused`: one dispatch per thermal step, one workgroup per member running all
     /// its sub-steps.

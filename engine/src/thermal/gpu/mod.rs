@@ -22,6 +22,7 @@ pub struct GpuContext {
     /// The `heat_step_interior` and `heat_step_shell` kernels.
     step_interior: wgpu::ComputePipeline,
     step_shell: wgpu::ComputePipeline,
+    step_march: wgpu::ComputePipeline,
     /// The `heat_steps_fused` kernel.
     fused: wgpu::ComputePipeline,
     /// The `copy_field` kernel.
@@ -150,6 +151,7 @@ impl GpuContext {
         Ok(Arc::new(Self {
             step_interior: pipeline("heat_step_interior", &[]),
             step_shell: pipeline("heat_step_shell", &[]),
+            step_march: pipeline("heat_step_march", &[]),
             fused: pipeline("heat_steps_fused", &constants),
             copy: pipeline("copy_field", &[]),
             inflow: pipeline("boundary_inflow", &[]),

@@ -31,6 +31,8 @@ const TILE: [u32; 2] = [32, 8];
 /// sub-step ran twice as fast as the fused kernel on an H200: 1024 threads per member do not
 /// fill the device.)
 const FUSED_MAX_CELLS: usize = 1 << 13;
+/// Most nodes along one axis (face nodes are listed as packed 10-bit indices).
+const MAX_AXIS_NODES: usize = 1024;
 /// Field halves start on this many words (the storage-offset alignment, 256 bytes).
 const HALF_ALIGN: usize = 64;
 
@@ -142,6 +144,12 @@ impl GpuStepper {
             members as u32,
         ];
         let shell_dispatch = [dims.n_shell.div_ceil(WORKGROUP), members as u32];
+        if grid.n.iter().any(|&n| n > MAX_AXIS_NODES) {
+            return Err(Error::Gpu(format!(
+                "grid `{}` has {:?} nodes; the GPU kernels take at most {MAX_AXIS_NODES} per axis",
+                grid.name, grid.n
+            )));
+        }
         let max_groups = ctx.device.limits().max_compute_workgroups_per_dimension;
         if step_dispatch
             .iter()
@@ -331,7 +339,7 @@ impl GpuStepper {
 
     /// Encodes and submits `n` sub-steps with `heat_step_interior` and `heat_step_shell` (and, where the grid has
     /// exchanging boundaries, the `boundary_inflow` reduction before each).
-    fn encode_per_substep(&mut self, flows: bool, n: usize) {
+    fn encode_per_substep(&mut self, flows: bool, n: usize, march: bool) {
         let mut left = n;
         let mut clear = flows;
         while left > 0 {
@@ -346,8 +354,14 @@ impl GpuStepper {
             }
             {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-                let [gx, gy, gz] = self.step_dispatch;
+                let [gx, mut gy, gz] = self.step_dispatch;
                 let interior = gx * gy * gz > 0;
+                let pipeline = if march {
+                    gy = self.grid.n[1].saturating_sub(2).div_ceil(TILE[1] as usize) as u32;
+                    &self.ctx.step_march
+                } else {
+                    &self.ctx.step_interior
+                };
                 let [sx, sy] = self.shell_dispatch;
                 for _ in 0..batch {
                     let group = &self.step_groups[self.current];
@@ -357,7 +371,7 @@ impl GpuStepper {
                         pass.dispatch_workgroups(self.members as u32, 1, 1);
                     }
                     if interior {
-                        pass.set_pipeline(&self.ctx.step_interior);
+                        pass.set_pipeline(pipeline);
                         pass.dispatch_workgroups(gx, gy, gz);
                     }
                     pass.set_pipeline(&self.ctx.step_shell);
@@ -426,13 +440,14 @@ fn static_layout(grid: &Grid, members: usize) -> (Vec<u32>, Dims) {
         *slot = (face_start + grid.face_offset[f]) as u32;
     }
     w.extend(&grid.face_bc);
-    // The face nodes, for heat_step_shell (heat_step_interior takes the others).
+    // The face nodes, for heat_step_shell (heat_step_interior takes the others), as packed
+    // indices i | j << 10 | k << 20.
     let off_shell = w.len() as u32;
     let [nx, ny, nz] = grid.n;
     for c in 0..grid.cells() {
         let [i, j, k] = grid.ijk(c);
         if i == 0 || j == 0 || k == 0 || i + 1 == nx || j + 1 == ny || k + 1 == nz {
-            w.push(c as u32);
+            w.push((i | (j << 10) | (k << 20)) as u32);
         }
     }
     let n_shell = w.len() as u32 - off_shell;
@@ -533,10 +548,13 @@ impl GridStepper for GpuStepper {
             self.cond_dirty = false;
         }
         let flows = !self.grid.boundaries.is_empty();
-        if self.kernel() == StepKernel::Fused {
-            self.encode_fused(flows, n);
-        } else {
-            self.encode_per_substep(flows, n);
+        match self.kernel() {
+            StepKernel::Fused => self.encode_fused(flows, n),
+            _ => {
+                // One material and no heat source: the lean kernel that marches along z.
+                let march = self.grid.materials.len() == 1 && self.grid.sources.is_empty();
+                self.encode_per_substep(flows, n, march)
+            }
         }
         if flows {
             let per_member = &mut self.host[..self.members];

@@ -2,8 +2,8 @@
 //! where `MACHINE_TWIN_REQUIRE_GPU=1` makes a missing adapter a failure): the per-sub-step
 //! kernels (`heat_step_interior` + `heat_step_shell`) and `heat_steps_fused` through 20 steps of several sub-steps, `boundary_inflow` (and the fused
 //! kernel's own per-node inflow) through the energy they accumulate, `observe` on the final
-//! fields; on a grid with two materials (the general path) and with one (the fast interior
-//! paths), three members with their own conditions. `copy_field` against a plain copy.
+//! fields; on a grid with two materials (the general path), with one (the fast interior
+//! paths), and with one and no heat sources, three members with their own conditions. `copy_field` against a plain copy.
 
 use std::sync::Arc;
 
@@ -16,12 +16,17 @@ use crate::thermal::{Grid, GridStepper, gpu_or_skip};
 /// A grid with two materials, all four boundary kinds, two heat sources, probes and means.
 const PARITY_MODEL: &str = include_str!("../../../tests/fixtures/parity_grid.toml");
 
-/// The parity grid with two materials (general path) and with one (the CPU's fast row paths).
+/// The parity grid with two materials (general path), with one (the fast interior paths), and
+/// with one and no heat sources.
 fn parity_grids() -> Vec<Grid> {
     let start = PARITY_MODEL.find("[[thermal.grid.block.region]]").unwrap();
     let end = PARITY_MODEL.find("cp = 900.0 }").unwrap() + "cp = 900.0 }".len();
     let single = format!("{}{}", &PARITY_MODEL[..start], &PARITY_MODEL[end..]);
-    [PARITY_MODEL, single.as_str()]
+    // And one material without heat sources: the stencil's fastest paths.
+    let start = single.find("[thermal.heat.core]").unwrap();
+    let end = single.find("[sensor.probe_a]").unwrap();
+    let sourceless = format!("{}{}", &single[..start], &single[end..]);
+    [PARITY_MODEL, single.as_str(), sourceless.as_str()]
         .iter()
         .map(|src| Model::from_toml(src, "<parity>").unwrap().thermal.grids[0].clone())
         .collect()
@@ -90,7 +95,11 @@ fn copy_kernel_copies_every_member_field() {
 
 fn kernels_match(ctx: &Arc<GpuContext>, grid: &Grid, kernel: StepKernel) {
     let grid = grid.clone();
-    eprintln!("grid with {} material(s), {kernel:?}", grid.materials.len());
+    eprintln!(
+        "grid with {} material(s), {} source(s), {kernel:?}",
+        grid.materials.len(),
+        grid.sources.len()
+    );
     let members = 3;
     let mut cpu = CpuStepper::new(&grid, members);
     let mut gpu = GpuStepper::new(ctx, &grid, members).unwrap();
