@@ -157,12 +157,12 @@ impl GridStepper for CpuStepper {
     fn advance(&mut self, dt: f64, inflow: &mut [f64]) -> Result<usize> {
         let (n, dt_sub) = self.grid.substeps(dt, &self.cond);
         let cells = self.grid.cells();
-        let clen = self.grid.condition_len();
-        let flows = !self.grid.boundaries.is_empty();
         if cells <= WHOLE_MEMBER_CELLS && self.members >= rayon::current_num_threads().max(2) {
             self.advance_members(n, dt_sub, inflow);
             return Ok(n);
         }
+        let clen = self.grid.condition_len();
+        let flows = !self.grid.boundaries.is_empty();
         for _ in 0..n {
             if flows {
                 for (m, acc) in inflow.iter_mut().enumerate() {

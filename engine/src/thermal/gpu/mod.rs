@@ -187,6 +187,26 @@ impl GpuContext {
         )
     }
 
+    /// Records one compute pass with `record` (after clearing `clear`, where given) and
+    /// submits it.
+    pub(super) fn submit_pass(
+        &self,
+        clear: Option<&wgpu::Buffer>,
+        record: impl FnOnce(&mut wgpu::ComputePass<'_>),
+    ) {
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        if let Some(buffer) = clear {
+            enc.clear_buffer(buffer, 0, None);
+        }
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            record(&mut pass);
+        }
+        self.queue.submit([enc.finish()]);
+    }
+
     pub(super) fn wait(&self) -> Result<()> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())

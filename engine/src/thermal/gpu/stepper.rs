@@ -102,8 +102,11 @@ pub struct GpuStepper {
     current: usize,
     /// Sub-step length the coefficient tables were built for.
     tables_dt: f64,
-    /// Workgroups of `heat_step_interior` (x, y, z), of `heat_step_shell` (x, y), and of the one-thread-per-word kernels (x, y).
-    step_dispatch: [u32; 3],
+    /// The interior kernel, where the grid has interior nodes: whether it marches along z
+    /// (`heat_step_march`: one material, no heat source) or not (`heat_step_interior`), and
+    /// its workgroups (x, y, z).
+    interior: Option<(bool, [u32; 3])>,
+    /// Workgroups of `heat_step_shell` (x, y) and of `copy_field` (x, y).
     shell_dispatch: [u32; 2],
     flat_dispatch: (u32, u32),
     kernel: StepKernel,
@@ -135,14 +138,18 @@ impl GpuStepper {
         let gx = groups.min(32768);
         let gy = groups.div_ceil(gx);
         dims.row_threads = gx * WORKGROUP;
-        // heat_step_interior covers nodes 1..n-1 of each axis; none where an axis has < 3.
+        // The interior kernels cover nodes 1..n-1 of each axis; none where an axis has < 3.
+        // heat_step_interior spreads y and z over the dispatch's y; heat_step_march walks z.
         let inner = grid.n.map(|n| n.saturating_sub(2));
         dims.groups_y = inner[1].div_ceil(TILE[1] as usize) as u32;
+        let march = grid.materials.len() == 1 && grid.sources.is_empty();
+        let rows_y = if march { 1 } else { inner[2] as u32 };
         let step_dispatch = [
             inner[0].div_ceil(TILE[0] as usize) as u32,
-            dims.groups_y * inner[2] as u32,
+            dims.groups_y * rows_y,
             members as u32,
         ];
+        let interior = (inner.iter().all(|&n| n > 0)).then_some((march, step_dispatch));
         let shell_dispatch = [dims.n_shell.div_ceil(WORKGROUP), members as u32];
         if grid.n.iter().any(|&n| n > MAX_AXIS_NODES) {
             return Err(Error::Gpu(format!(
@@ -253,7 +260,7 @@ impl GpuStepper {
             observe_groups,
             current: 0,
             tables_dt: f64::NAN,
-            step_dispatch,
+            interior,
             shell_dispatch,
             flat_dispatch: (gx, gy),
             kernel: StepKernel::Auto,
@@ -284,20 +291,16 @@ impl GpuStepper {
     /// half, which then becomes current) and waits: the memory-bandwidth reference of the
     /// benches, at 8 bytes per node moved. Fields are unchanged.
     pub fn copy_fields(&mut self, reps: usize) -> Result<()> {
-        let mut enc = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+        let (groups, current, dispatch) =
+            (&self.step_groups, &mut self.current, self.flat_dispatch);
+        self.ctx.submit_pass(None, |pass| {
             pass.set_pipeline(&self.ctx.copy);
             for _ in 0..reps {
-                pass.set_bind_group(0, &self.step_groups[self.current], &[]);
-                pass.dispatch_workgroups(self.flat_dispatch.0, self.flat_dispatch.1, 1);
-                self.current = 1 - self.current;
+                pass.set_bind_group(0, &groups[*current], &[]);
+                pass.dispatch_workgroups(dispatch.0, dispatch.1, 1);
+                *current = 1 - *current;
             }
-        }
-        self.ctx.queue.submit([enc.finish()]);
+        });
         self.ctx.wait()
     }
 
@@ -337,69 +340,53 @@ impl GpuStepper {
         self.tables_dt = dt;
     }
 
-    /// Encodes and submits `n` sub-steps with `heat_step_interior` and `heat_step_shell` (and, where the grid has
-    /// exchanging boundaries, the `boundary_inflow` reduction before each).
-    fn encode_per_substep(&mut self, flows: bool, n: usize, march: bool) {
+    /// Encodes and submits `n` sub-steps with the interior kernel (where the grid has
+    /// interior nodes) and `heat_step_shell`, and, where the grid has exchanging boundaries,
+    /// the `boundary_inflow` reduction before each.
+    fn encode_per_substep(&mut self, flows: bool, n: usize) {
+        let ctx = &self.ctx;
+        let interior = self.interior.map(|(march, groups)| {
+            let pipeline = if march {
+                &ctx.step_march
+            } else {
+                &ctx.step_interior
+            };
+            (pipeline, groups)
+        });
+        let [sx, sy] = self.shell_dispatch;
+        let (groups, current, members) = (&self.step_groups, &mut self.current, self.members);
         let mut left = n;
-        let mut clear = flows;
         while left > 0 {
             let batch = left.min(SUBSTEPS_PER_SUBMIT);
-            let mut enc = self
-                .ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-            if clear {
-                enc.clear_buffer(&self.inflow, 0, None);
-                clear = false;
-            }
-            {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-                let [gx, mut gy, gz] = self.step_dispatch;
-                let interior = gx * gy * gz > 0;
-                let pipeline = if march {
-                    gy = self.grid.n[1].saturating_sub(2).div_ceil(TILE[1] as usize) as u32;
-                    &self.ctx.step_march
-                } else {
-                    &self.ctx.step_interior
-                };
-                let [sx, sy] = self.shell_dispatch;
+            let clear = (flows && left == n).then_some(&self.inflow);
+            ctx.submit_pass(clear, |pass| {
                 for _ in 0..batch {
-                    let group = &self.step_groups[self.current];
-                    pass.set_bind_group(0, group, &[]);
+                    pass.set_bind_group(0, &groups[*current], &[]);
                     if flows {
-                        pass.set_pipeline(&self.ctx.inflow);
-                        pass.dispatch_workgroups(self.members as u32, 1, 1);
+                        pass.set_pipeline(&ctx.inflow);
+                        pass.dispatch_workgroups(members as u32, 1, 1);
                     }
-                    if interior {
+                    if let Some((pipeline, [gx, gy, gz])) = interior {
                         pass.set_pipeline(pipeline);
                         pass.dispatch_workgroups(gx, gy, gz);
                     }
-                    pass.set_pipeline(&self.ctx.step_shell);
+                    pass.set_pipeline(&ctx.step_shell);
                     pass.dispatch_workgroups(sx, sy, 1);
-                    self.current = 1 - self.current;
+                    *current = 1 - *current;
                 }
-            }
-            self.ctx.queue.submit([enc.finish()]);
+            });
             left -= batch;
         }
     }
 
     /// Encodes and submits all `n` sub-steps as one `heat_steps_fused` dispatch.
     fn encode_fused(&mut self, flows: bool, n: usize) {
-        let mut enc = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-        if flows {
-            enc.clear_buffer(&self.inflow, 0, None);
-        }
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+        let clear = flows.then_some(&self.inflow);
+        self.ctx.submit_pass(clear, |pass| {
             pass.set_pipeline(&self.ctx.fused);
             pass.set_bind_group(0, &self.step_groups[self.current], &[]);
             pass.dispatch_workgroups(self.members as u32, 1, 1);
-        }
-        self.ctx.queue.submit([enc.finish()]);
+        });
         self.current = (self.current + n) % 2;
     }
 
@@ -550,11 +537,7 @@ impl GridStepper for GpuStepper {
         let flows = !self.grid.boundaries.is_empty();
         match self.kernel() {
             StepKernel::Fused => self.encode_fused(flows, n),
-            _ => {
-                // One material and no heat source: the lean kernel that marches along z.
-                let march = self.grid.materials.len() == 1 && self.grid.sources.is_empty();
-                self.encode_per_substep(flows, n, march)
-            }
+            _ => self.encode_per_substep(flows, n),
         }
         if flows {
             let per_member = &mut self.host[..self.members];
@@ -574,17 +557,11 @@ impl GridStepper for GpuStepper {
         if n_obs == 0 {
             return Ok(());
         }
-        let mut enc = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+        self.ctx.submit_pass(None, |pass| {
             pass.set_pipeline(&self.ctx.observe);
             pass.set_bind_group(0, &self.observe_groups[self.current], &[]);
             pass.dispatch_workgroups(n_obs as u32, self.members as u32, 1);
-        }
-        self.ctx.queue.submit([enc.finish()]);
+        });
         let values = &mut self.host[..self.members * n_obs];
         self.ctx.read_back(&self.obs, 0, &self.staging, values)?;
         for (o, v) in out.iter_mut().zip(values.iter()) {

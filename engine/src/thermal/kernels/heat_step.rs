@@ -246,18 +246,19 @@ fn rows_with_faces(grid: &Grid) -> Vec<bool> {
     let mut rows = vec![false; ny * nz];
     for k in 0..nz {
         for j in 0..ny {
-            let mut slots: Vec<usize> = vec![
-                grid.face_offset[0] + j + ny * k,
-                grid.face_offset[1] + j + ny * k,
-            ];
-            for (f, on) in [(2, j == 0), (3, j + 1 == ny), (4, k == 0), (5, k + 1 == nz)] {
-                if on {
-                    let other = if f < 4 { k } else { j };
-                    let start = grid.face_offset[f] + nx * other;
-                    slots.extend(start..start + nx);
-                }
-            }
-            let on_boundary = slots.iter().any(|&s| grid.face_bc[s] != 0);
+            // The row's two x-face nodes, then the whole row on each y or z face it lies on.
+            let ends = [0, 1].map(|f| grid.face_offset[f] + j + ny * k);
+            let face_rows = [(2, j == 0), (3, j + 1 == ny), (4, k == 0), (5, k + 1 == nz)]
+                .into_iter()
+                .filter(|&(_, on)| on)
+                .flat_map(|(f, _)| {
+                    let start = grid.face_offset[f] + nx * if f < 4 { k } else { j };
+                    start..start + nx
+                });
+            let on_boundary = ends
+                .into_iter()
+                .chain(face_rows)
+                .any(|s| grid.face_bc[s] != 0);
             let in_source = grid
                 .sources
                 .iter()
